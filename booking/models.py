@@ -1,0 +1,692 @@
+"""The booking domain. Names follow ../shared/DESIGN.md; invariants live in the database.
+
+Every rule a racing writer could break is a named constraint here: a check, a partial unique
+index or an exclusion constraint. Python validation exists to give people friendly messages;
+the database is the last guard.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.postgres.constraints import ExclusionConstraint
+from django.contrib.postgres.fields import ArrayField, DateTimeRangeField, RangeBoundary, RangeOperators
+from django.contrib.postgres.indexes import GinIndex, OpClass
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import F, Func, Q
+from django.db.models.functions import Upper
+from django.urls import reverse
+from django.utils import timezone
+
+from booking.nhs_numbers import NhsNumberIsValid, normalise_nhs_number, validate_nhs_number
+from booking.phones import E164_PATTERN, format_phone_number_for_display, normalise_phone_number
+from booking.references import encode_reference
+
+MAX_DOB_ATTEMPTS = 5
+
+
+class TsTzRange(Func):
+    function = "TSTZRANGE"
+    output_field = DateTimeRangeField()
+
+
+# --- Organisations and people -----------------------------------------------------------------
+
+
+class Organisation(models.Model):
+    class Kind(models.TextChoices):
+        PRACTICE = "practice", "GP practice"
+        HUB = "hub", "PCN hub"
+
+    name = models.CharField(max_length=200)
+    ods_code = models.CharField(
+        "ODS code",
+        max_length=10,
+        unique=True,
+        validators=[RegexValidator(r"^[A-Z0-9]{3,10}$", "Enter the ODS code in capitals, like A81001.")],
+        help_text="The organisation's code in the NHS Organisation Data Service, like A81001.",
+    )
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.PRACTICE)
+    sms_sender_name = models.CharField(
+        "SMS sender name",
+        max_length=11,
+        blank=True,
+        validators=[
+            RegexValidator(
+                r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$",
+                "Use up to 11 letters, digits or spaces, with at least one letter.",
+            )
+        ],
+        help_text="Shown as the sender of texts where the network allows it (up to 11 characters).",
+    )
+    phone = models.CharField(
+        max_length=16,
+        blank=True,
+        validators=[RegexValidator(E164_PATTERN)],
+        help_text="The number patients call; shown on every patient page.",
+    )
+    email = models.EmailField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ods_code__regex=r"^[A-Z0-9]{3,10}$"), name="organisation_ods_code_format"
+            ),
+            models.CheckConstraint(
+                condition=Q(phone="") | Q(phone__regex=E164_PATTERN), name="organisation_phone_e164"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        self.ods_code = (self.ods_code or "").strip().upper()
+        if self.phone:
+            try:
+                self.phone = normalise_phone_number(self.phone)
+            except ValidationError as error:
+                raise ValidationError({"phone": error}) from None
+
+    @property
+    def phone_for_display(self) -> str:
+        return format_phone_number_for_display(self.phone)
+
+
+class StaffMembership(models.Model):
+    class Role(models.TextChoices):
+        STAFF = "staff", "Staff"
+        MANAGER = "manager", "Manager"
+        ADMIN = "admin", "Admin"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.STAFF)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["organisation__name", "user__username"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "organisation"], name="staff_membership_unique_user_organisation"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} at {self.organisation} ({self.get_role_display()})"
+
+
+class Location(models.Model):
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="locations")
+    name = models.CharField(max_length=200)
+    address_line_1 = models.CharField(max_length=200)
+    address_line_2 = models.CharField(max_length=200, blank=True)
+    town = models.CharField(max_length=100)
+    postcode = models.CharField(
+        max_length=8,
+        validators=[RegexValidator(r"^[A-Z]{1,2}[0-9][A-Z0-9]? ?[0-9][A-Z]{2}$", "Enter a UK postcode, like LS1 4AP.")],
+    )
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["organisation__name", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["organisation", "name"], name="location_unique_name_per_organisation"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        self.postcode = (self.postcode or "").strip().upper()
+
+    @property
+    def address_lines(self) -> list[str]:
+        return [line for line in (self.address_line_1, self.address_line_2, self.town, self.postcode) if line]
+
+    @property
+    def address(self) -> str:
+        return ", ".join(self.address_lines)
+
+
+class Practitioner(models.Model):
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="practitioners")
+    name = models.CharField(max_length=200, help_text='As patients see it, like "Dr Amina Shah".')
+    role = models.CharField(max_length=100, blank=True, help_text='For example "GP" or "Practice nurse".')
+    locations = models.ManyToManyField(Location, related_name="practitioners", blank=True)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["organisation__name", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["organisation", "name"], name="practitioner_unique_name_per_organisation"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.role})" if self.role else self.name
+
+
+class AppointmentType(models.Model):
+    class Mode(models.TextChoices):
+        IN_PERSON = "in_person", "In person"
+        TELEPHONE = "telephone", "Telephone"
+        VIDEO = "video", "Video"
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="appointment_types")
+    name = models.CharField(max_length=200)
+    duration_minutes = models.PositiveSmallIntegerField(
+        default=10, validators=[MinValueValidator(1), MaxValueValidator(480)]
+    )
+    mode = models.CharField(max_length=20, choices=Mode.choices, default=Mode.IN_PERSON)
+    self_bookable = models.BooleanField(
+        default=True, help_text="Staff can send links for this type; patients book it themselves."
+    )
+    minimum_notice_hours = models.PositiveSmallIntegerField(
+        default=2, help_text="Patients can't book a time that starts sooner than this."
+    )
+    maximum_days_ahead = models.PositiveSmallIntegerField(
+        default=28,
+        validators=[MinValueValidator(1), MaxValueValidator(366)],
+        help_text="Patients can't book further ahead than this.",
+    )
+    guidance = models.TextField(
+        "Before you book",
+        blank=True,
+        help_text="Shown to patients before the times, like what to bring or how to prepare.",
+    )
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["organisation__name", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organisation", "name"], name="appointment_type_unique_name_per_organisation"
+            ),
+            models.CheckConstraint(
+                condition=Q(duration_minutes__gte=1, duration_minutes__lte=480),
+                name="appointment_type_duration_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(maximum_days_ahead__gte=1, maximum_days_ahead__lte=366),
+                name="appointment_type_maximum_days_ahead_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(minimum_notice_hours__lt=F("maximum_days_ahead") * 24),
+                name="appointment_type_notice_within_window",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def minimum_notice(self) -> timedelta:
+        return timedelta(hours=self.minimum_notice_hours)
+
+    @property
+    def maximum_ahead(self) -> timedelta:
+        return timedelta(days=self.maximum_days_ahead)
+
+
+# --- Rotas and slots -------------------------------------------------------------------------
+
+
+class Weekday(models.IntegerChoices):
+    MONDAY = 0, "Monday"
+    TUESDAY = 1, "Tuesday"
+    WEDNESDAY = 2, "Wednesday"
+    THURSDAY = 3, "Thursday"
+    FRIDAY = 4, "Friday"
+    SATURDAY = 5, "Saturday"
+    SUNDAY = 6, "Sunday"
+
+
+class Rota(models.Model):
+    """A recurring block of a practitioner's time, in London wall-clock time, that makes slots."""
+
+    practitioner = models.ForeignKey(Practitioner, on_delete=models.PROTECT, related_name="rotas")
+    location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="rotas")
+    appointment_type = models.ForeignKey(AppointmentType, on_delete=models.PROTECT, related_name="rotas")
+    weekdays = ArrayField(models.PositiveSmallIntegerField(choices=Weekday.choices), size=7)
+    start_time = models.TimeField(help_text="London time.")
+    end_time = models.TimeField(help_text="London time. The last slot ends at or before this.")
+    slot_minutes = models.PositiveSmallIntegerField(
+        "slot length (minutes)", validators=[MinValueValidator(1), MaxValueValidator(480)]
+    )
+    valid_from = models.DateField()
+    valid_until = models.DateField(null=True, blank=True, help_text="Leave empty for no end date.")
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["practitioner__name", "start_time"]
+        constraints = [
+            models.CheckConstraint(condition=Q(end_time__gt=F("start_time")), name="rota_end_after_start"),
+            models.CheckConstraint(
+                condition=Q(slot_minutes__gte=1, slot_minutes__lte=480), name="rota_slot_minutes_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(valid_until__isnull=True) | Q(valid_until__gte=F("valid_from")),
+                name="rota_valid_until_after_valid_from",
+            ),
+            models.CheckConstraint(
+                condition=Q(weekdays__contained_by=list(Weekday.values)) & Q(weekdays__len__gte=1),
+                name="rota_weekdays_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        days = ", ".join(Weekday(day).label[:3] for day in sorted(self.weekdays or []))
+        return (
+            f"{self.practitioner.name}: {self.appointment_type.name} at {self.location.name}, "
+            f"{days} {self.start_time:%H:%M}–{self.end_time:%H:%M}"
+        )
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        organisation_ids = {
+            getattr(self, f"{name}_id") and getattr(self, name).organisation_id
+            for name in ("practitioner", "location", "appointment_type")
+            if getattr(self, f"{name}_id")
+        }
+        if len(organisation_ids) > 1:
+            errors["location"] = "The practitioner, location and appointment type must belong to one organisation."
+        if self.start_time and self.end_time and self.end_time <= self.start_time:
+            errors["end_time"] = "The end time must be after the start time."
+        if self.valid_from and self.valid_until and self.valid_until < self.valid_from:
+            errors["valid_until"] = "The end date must be on or after the start date."
+        if self.weekdays is not None and not self.weekdays:
+            errors["weekdays"] = "Choose at least one day."
+        if errors:
+            raise ValidationError(errors)
+
+
+class SlotQuerySet(models.QuerySet):
+    def free(self) -> SlotQuerySet:
+        return self.filter(status=Slot.Status.FREE)
+
+
+class Slot(models.Model):
+    class Status(models.TextChoices):
+        FREE = "free", "Free"
+        BOOKED = "booked", "Booked"
+        BLOCKED = "blocked", "Blocked"
+
+    practitioner = models.ForeignKey(Practitioner, on_delete=models.PROTECT, related_name="slots")
+    location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="slots")
+    appointment_type = models.ForeignKey(AppointmentType, on_delete=models.PROTECT, related_name="slots")
+    rota = models.ForeignKey(Rota, on_delete=models.SET_NULL, null=True, blank=True, related_name="slots")
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.FREE)
+
+    objects = SlotQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["start"]
+        constraints = [
+            models.CheckConstraint(condition=Q(end__gt=F("start")), name="slot_end_after_start"),
+            # A practitioner is in one place at a time: no two of their slots overlap, whatever
+            # their status. Half-open ranges, so back-to-back slots are fine.
+            ExclusionConstraint(
+                name="slot_no_overlap_per_practitioner",
+                expressions=[
+                    ("practitioner", RangeOperators.EQUAL),
+                    (TsTzRange("start", "end", RangeBoundary()), RangeOperators.OVERLAPS),
+                ],
+            ),
+        ]
+        indexes = [
+            # The patient's times page: free slots of one type at one location, by start.
+            models.Index(
+                fields=["appointment_type", "location", "start"],
+                condition=Q(status="free"),
+                name="slot_free_by_type_location",
+            ),
+            models.Index(fields=["location", "start"], name="slot_location_start"),
+            models.Index(fields=["rota", "start"], name="slot_rota_start"),
+        ]
+
+    def __str__(self) -> str:
+        local = timezone.localtime(self.start)
+        return f"{local:%a %d %b %Y %H:%M} {self.appointment_type.name} with {self.practitioner.name}"
+
+    def clean(self) -> None:
+        if self.start and self.end and self.end <= self.start:
+            raise ValidationError({"end": "The end must be after the start."})
+
+
+# --- Patients and sharing -----------------------------------------------------------------
+
+
+class Patient(models.Model):
+    class ContactPreference(models.TextChoices):
+        SMS = "sms", "SMS"
+        EMAIL = "email", "Email"
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="patients")
+    first_name = models.CharField(max_length=100)
+    last_name = models.CharField(max_length=100)
+    date_of_birth = models.DateField()
+    nhs_number = models.CharField(
+        "NHS number",
+        max_length=10,
+        null=True,
+        blank=True,
+        validators=[validate_nhs_number],
+        help_text="10 digits; the last is a check digit.",
+    )
+    mobile = models.CharField(
+        max_length=16, blank=True, help_text="Stored in international format, like +447700900982."
+    )
+    email = models.EmailField(blank=True)
+    contact_preference = models.CharField(
+        max_length=10, choices=ContactPreference.choices, default=ContactPreference.SMS
+    )
+    sms_opted_out = models.BooleanField(
+        "opted out of SMS", default=False, help_text="Set when the patient texts STOP; no texts are sent."
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["last_name", "first_name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organisation", "nhs_number"],
+                condition=Q(nhs_number__isnull=False),
+                name="patient_unique_nhs_number_per_organisation",
+            ),
+            models.CheckConstraint(
+                condition=Q(nhs_number__isnull=True) | NhsNumberIsValid("nhs_number"),
+                name="patient_nhs_number_modulus_11",
+            ),
+            models.CheckConstraint(condition=Q(mobile="") | Q(mobile__regex=E164_PATTERN), name="patient_mobile_e164"),
+            models.CheckConstraint(
+                condition=Q(date_of_birth__gte="1880-01-01"), name="patient_date_of_birth_plausible"
+            ),
+        ]
+        indexes = [
+            # Staff find patients as they type, by part of a name (trigram) or by date of birth.
+            GinIndex(OpClass(Upper("last_name"), name="gin_trgm_ops"), name="patient_last_name_trgm"),
+            GinIndex(OpClass(Upper("first_name"), name="gin_trgm_ops"), name="patient_first_name_trgm"),
+            models.Index(fields=["organisation", "date_of_birth"], name="patient_org_dob"),
+            models.Index(fields=["organisation", "last_name", "first_name"], name="patient_org_name"),
+        ]
+
+    def __str__(self) -> str:
+        return self.full_name
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
+    @property
+    def nhs_number_for_display(self) -> str:
+        number = self.nhs_number or ""
+        return f"{number[:3]} {number[3:6]} {number[6:]}" if len(number) == 10 else number
+
+    @property
+    def mobile_for_display(self) -> str:
+        return format_phone_number_for_display(self.mobile)
+
+    def clean(self) -> None:
+        errors = {}
+        if self.nhs_number:
+            self.nhs_number = normalise_nhs_number(self.nhs_number)
+        else:
+            self.nhs_number = None
+        if self.mobile:
+            try:
+                self.mobile = normalise_phone_number(self.mobile)
+            except ValidationError as error:
+                errors["mobile"] = error
+        if self.date_of_birth and self.date_of_birth > timezone.localdate():
+            errors["date_of_birth"] = "The date of birth can't be in the future."
+        if errors:
+            raise ValidationError(errors)
+
+    def clean_fields(self, exclude=None) -> None:
+        # Normalise before the field validators run, so "943 476 5919" is accepted.
+        if self.nhs_number:
+            self.nhs_number = normalise_nhs_number(self.nhs_number)
+        super().clean_fields(exclude=exclude)
+
+
+class SharingAgreementQuerySet(models.QuerySet):
+    def in_force(self) -> SharingAgreementQuerySet:
+        return self.filter(ended_at__isnull=True)
+
+
+class SharingAgreement(models.Model):
+    """A host organisation lets a partner offer some of its appointment types at some locations."""
+
+    host = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="agreements_as_host")
+    partner = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="agreements_as_partner")
+    appointment_types = models.ManyToManyField(AppointmentType, related_name="sharing_agreements")
+    locations = models.ManyToManyField(Location, related_name="sharing_agreements")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    ended_at = models.DateTimeField(null=True, blank=True, help_text="Set to end the agreement.")
+
+    objects = SharingAgreementQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["host__name", "partner__name"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(host=F("partner")), name="sharing_agreement_host_is_not_partner"),
+            models.UniqueConstraint(
+                fields=["host", "partner"],
+                condition=Q(ended_at__isnull=True),
+                name="sharing_agreement_one_in_force_per_pair",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.host} shares with {self.partner}"
+
+    def clean(self) -> None:
+        if self.host_id and self.partner_id and self.host_id == self.partner_id:
+            raise ValidationError({"partner": "An organisation can't share with itself."})
+
+
+# --- Links, appointments, audit -----------------------------------------------------------
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class BookingLink(models.Model):
+    """One patient, one appointment type, one location: the self-booking link.
+
+    The token is generated on first save and kept only on that instance (`.token`); the
+    database stores its SHA-256 digest, so a copy of the database can't open any link.
+    """
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        BOOKED = "booked", "Booked"
+        REVOKED = "revoked", "Revoked"
+        LOCKED = "locked", "Locked"
+
+    token_digest = models.CharField(max_length=64, unique=True, editable=False)
+    organisation = models.ForeignKey(
+        Organisation,
+        on_delete=models.PROTECT,
+        related_name="booking_links",
+        help_text="The organisation that sent the link (the patient's practice).",
+    )
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="booking_links")
+    appointment_type = models.ForeignKey(AppointmentType, on_delete=models.PROTECT, related_name="booking_links")
+    location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="booking_links")
+    practitioner = models.ForeignKey(
+        Practitioner, on_delete=models.PROTECT, null=True, blank=True, related_name="booking_links"
+    )
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="Empty means the link never expires.")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    failed_attempts = models.PositiveSmallIntegerField(default=0, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    first_opened_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(failed_attempts__gte=0, failed_attempts__lte=MAX_DOB_ATTEMPTS),
+                name="booking_link_failed_attempts_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="locked") | Q(failed_attempts__lt=MAX_DOB_ATTEMPTS),
+                name="booking_link_locked_after_max_attempts",
+            ),
+            models.CheckConstraint(
+                condition=Q(expires_at__isnull=True) | Q(expires_at__gt=F("created_at")),
+                name="booking_link_expires_after_creation",
+            ),
+            models.CheckConstraint(
+                condition=Q(token_digest__regex=r"^[0-9a-f]{64}$"),  # noqa: S106 -- a digest, not a password
+                name="booking_link_token_digest_format",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["organisation", "-created_at"], name="booking_link_org_created"),
+            models.Index(fields=["patient", "-created_at"], name="booking_link_patient_created"),
+        ]
+
+    token: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.appointment_type} link for {self.patient}"
+
+    def save(self, *args, **kwargs) -> None:
+        if not self.token_digest:
+            self.token = secrets.token_urlsafe(16)
+            self.token_digest = hash_token(self.token)
+        if not self.organisation_id and self.patient_id:
+            self.organisation_id = self.patient.organisation_id
+        super().save(*args, **kwargs)
+
+    def get_absolute_url(self) -> str:
+        if not self.token:
+            raise ValueError(
+                "Only the instance that created a link knows its token: the database keeps just its digest."
+            )
+        return reverse("booking:link", kwargs={"token": self.token})
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at <= timezone.now()
+
+    @property
+    def reference(self) -> str:
+        return encode_reference(self.pk, namespace="link") if self.pk else ""
+
+
+class Appointment(models.Model):
+    class Status(models.TextChoices):
+        BOOKED = "booked", "Booked"
+        CANCELLED = "cancelled", "Cancelled"
+
+    slot = models.ForeignKey(Slot, on_delete=models.PROTECT, related_name="appointments")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="appointments")
+    booking_link = models.ForeignKey(
+        BookingLink, on_delete=models.PROTECT, null=True, blank=True, related_name="appointments"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.BOOKED)
+    booked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Empty when the patient booked through a link.",
+    )
+    booked_at = models.DateTimeField(default=timezone.now, editable=False)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-booked_at"]
+        constraints = [
+            # One slot, one booking: the database refuses a second booked appointment.
+            models.UniqueConstraint(
+                fields=["slot"], condition=Q(status="booked"), name="appointment_one_booked_per_slot"
+            ),
+            # A link books at most once.
+            models.UniqueConstraint(
+                fields=["booking_link"],
+                condition=Q(status="booked", booking_link__isnull=False),
+                name="appointment_one_booked_per_link",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="cancelled", cancelled_at__isnull=False)
+                | Q(status="booked", cancelled_at__isnull=True),
+                name="appointment_cancelled_at_matches_status",
+            ),
+        ]
+        indexes = [models.Index(fields=["patient", "-booked_at"], name="appointment_patient_booked")]
+
+    def __str__(self) -> str:
+        return f"{self.patient} — {self.slot}"
+
+    @property
+    def reference(self) -> str:
+        """The booking reference a patient quotes on the phone."""
+        return encode_reference(self.pk, namespace="appointment") if self.pk else ""
+
+
+class AuditEvent(models.Model):
+    """Append-only: a trigger in the database refuses UPDATE and DELETE on this table."""
+
+    class Action(models.TextChoices):
+        SENT = "sent", "Message sent"
+        OPENED = "opened", "Link opened"
+        DOB_FAILED = "dob_failed", "Date of birth failed"
+        LOCKED = "locked", "Link locked"
+        UNLOCKED = "unlocked", "Link unlocked"
+        BOOKED = "booked", "Appointment booked"
+        CANCELLED = "cancelled", "Appointment cancelled"
+        REVOKED = "revoked", "Link revoked"
+        VIEWED = "viewed", "Record viewed"
+        CHANGED = "changed", "Record changed"
+        DENIED = "denied", "Access denied"
+
+    created_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
+    action = models.CharField(max_length=20, choices=Action.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Empty when the patient (through a link) or the system acted.",
+    )
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.PROTECT, null=True, blank=True, related_name="audit_events"
+    )
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, null=True, blank=True, related_name="audit_events")
+    booking_link = models.ForeignKey(
+        BookingLink, on_delete=models.PROTECT, null=True, blank=True, related_name="audit_events"
+    )
+    appointment = models.ForeignKey(
+        Appointment, on_delete=models.PROTECT, null=True, blank=True, related_name="audit_events"
+    )
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["organisation", "-created_at"], name="audit_event_org_created"),
+            models.Index(fields=["patient", "-created_at"], name="audit_event_patient_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} at {timezone.localtime(self.created_at):%d %b %Y %H:%M}"

@@ -1,0 +1,131 @@
+"""Slots: generating them from rotas, and the changes staff make to them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from django.db import transaction
+from django.db.models import QuerySet
+
+from booking.bank_holidays import is_bank_holiday, known_until
+from booking.models import Rota, Slot
+
+LONDON = ZoneInfo("Europe/London")
+
+
+@dataclass
+class SlotGenerationResult:
+    created: int = 0
+    already_there: int = 0
+    bank_holidays_skipped: list[date] = field(default_factory=list)
+    beyond_bank_holiday_data: bool = False
+
+    def __add__(self, other: SlotGenerationResult) -> SlotGenerationResult:
+        return SlotGenerationResult(
+            created=self.created + other.created,
+            already_there=self.already_there + other.already_there,
+            bank_holidays_skipped=sorted(set(self.bank_holidays_skipped) | set(other.bank_holidays_skipped)),
+            beyond_bank_holiday_data=self.beyond_bank_holiday_data or other.beyond_bank_holiday_data,
+        )
+
+
+def london_datetime(day: date, wall_time) -> datetime | None:
+    """The aware instant for a London wall-clock time, or None if that time doesn't exist.
+
+    On the spring change 01:00–01:59 never happens; on the autumn change 01:00–01:59 happens
+    twice and we take the first (fold=0), so a slot is never made twice.
+    """
+    local = datetime.combine(day, wall_time, tzinfo=LONDON)
+    round_trip = local.astimezone(ZoneInfo("UTC")).astimezone(LONDON)
+    if round_trip.replace(tzinfo=None) != local.replace(tzinfo=None):
+        return None
+    return local
+
+
+def rota_slot_times(
+    *, rota: Rota, start_date: date, end_date: date
+) -> tuple[list[tuple[datetime, datetime]], list[date]]:
+    """The (start, end) instants a rota makes between two dates inclusive, and the bank holidays skipped."""
+    first = max(start_date, rota.valid_from)
+    last = min(end_date, rota.valid_until) if rota.valid_until else end_date
+    length = timedelta(minutes=rota.slot_minutes)
+    times: list[tuple[datetime, datetime]] = []
+    skipped: list[date] = []
+    day = first
+    while day <= last:
+        if day.weekday() in rota.weekdays:
+            if is_bank_holiday(day):
+                skipped.append(day)
+            else:
+                # Step in wall-clock time, not elapsed time, so a 09:00 rota starts at 09:00
+                # London time whether the clocks are on GMT or BST.
+                wall = datetime.combine(day, rota.start_time)
+                day_end = datetime.combine(day, rota.end_time)
+                while wall + length <= day_end:
+                    # end_time is a time of the same day, so a slot never crosses midnight.
+                    start = london_datetime(day, wall.time())
+                    end = london_datetime(day, (wall + length).time())
+                    if start is not None and end is not None and end > start:
+                        times.append((start, end))
+                    wall += length
+        day += timedelta(days=1)
+    return times, skipped
+
+
+def slots_generate_from_rota(*, rota: Rota, start_date: date, end_date: date) -> SlotGenerationResult:
+    """Create a rota's free slots between two dates (inclusive); idempotent.
+
+    Existing slots are left alone: a slot that overlaps one the practitioner already has
+    (from this rota or another) is skipped by the database's exclusion constraint through
+    ON CONFLICT DO NOTHING, so a second run, or two admins running it at once, create nothing.
+    """
+    result = SlotGenerationResult(beyond_bank_holiday_data=end_date > known_until())
+    if not rota.is_active:
+        return result
+    times, result.bank_holidays_skipped = rota_slot_times(rota=rota, start_date=start_date, end_date=end_date)
+    if not times:
+        return result
+    with transaction.atomic():
+        in_range = Slot.objects.filter(
+            practitioner_id=rota.practitioner_id, start__gte=times[0][0], start__lte=times[-1][0]
+        )
+        before = in_range.count()
+        Slot.objects.bulk_create(
+            [
+                Slot(
+                    practitioner_id=rota.practitioner_id,
+                    location_id=rota.location_id,
+                    appointment_type_id=rota.appointment_type_id,
+                    rota=rota,
+                    start=start,
+                    end=end,
+                )
+                for start, end in times
+            ],
+            ignore_conflicts=True,
+            batch_size=1000,
+        )
+        result.created = in_range.count() - before
+    result.already_there = len(times) - result.created
+    return result
+
+
+def slots_generate_from_rotas(
+    *, rotas: QuerySet[Rota] | list[Rota], start_date: date, end_date: date
+) -> SlotGenerationResult:
+    total = SlotGenerationResult(beyond_bank_holiday_data=end_date > known_until())
+    for rota in rotas:
+        total = total + slots_generate_from_rota(rota=rota, start_date=start_date, end_date=end_date)
+    return total
+
+
+def slots_block(*, slots: QuerySet[Slot]) -> int:
+    """Block free slots so no one can book them; booked slots are left as they are. Returns the count."""
+    return slots.filter(status=Slot.Status.FREE).update(status=Slot.Status.BLOCKED)
+
+
+def slots_unblock(*, slots: QuerySet[Slot]) -> int:
+    """Make blocked slots bookable again. Returns the count."""
+    return slots.filter(status=Slot.Status.BLOCKED).update(status=Slot.Status.FREE)
