@@ -13,6 +13,7 @@ from booking.bank_holidays import is_bank_holiday, known_until
 from booking.models import Rota, Slot
 
 LONDON = ZoneInfo("Europe/London")
+UTC = ZoneInfo("UTC")
 
 
 @dataclass
@@ -38,7 +39,7 @@ def london_datetime(day: date, wall_time) -> datetime | None:
     twice and we take the first (fold=0), so a slot is never made twice.
     """
     local = datetime.combine(day, wall_time, tzinfo=LONDON)
-    round_trip = local.astimezone(ZoneInfo("UTC")).astimezone(LONDON)
+    round_trip = local.astimezone(UTC).astimezone(LONDON)
     if round_trip.replace(tzinfo=None) != local.replace(tzinfo=None):
         return None
     return local
@@ -64,11 +65,13 @@ def rota_slot_times(
                 wall = datetime.combine(day, rota.start_time)
                 day_end = datetime.combine(day, rota.end_time)
                 while wall + length <= day_end:
-                    # end_time is a time of the same day, so a slot never crosses midnight.
+                    # Starts step in wall-clock time; each slot lasts its length in real time
+                    # (aware + timedelta in Python is wall-clock arithmetic, hence UTC here), so
+                    # the night the clocks go back no slot is an hour longer than it should be.
                     start = london_datetime(day, wall.time())
-                    end = london_datetime(day, (wall + length).time())
-                    if start is not None and end is not None and end > start:
-                        times.append((start, end))
+                    if start is not None:
+                        start = start.astimezone(UTC)
+                        times.append((start, start + length))
                     wall += length
         day += timedelta(days=1)
     return times, skipped

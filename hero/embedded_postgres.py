@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 import warnings
 from pathlib import Path
@@ -17,7 +18,8 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-DATA_DIR = Path(__file__).resolve().parent.parent / ".pgdata"
+# EMBEDDED_POSTGRES_DIR moves the data folder (tests use it to try a cold start).
+DATA_DIR = Path(os.environ.get("EMBEDDED_POSTGRES_DIR") or Path(__file__).resolve().parent.parent / ".pgdata")
 SUPERUSER = "postgres"
 
 _lock = threading.Lock()

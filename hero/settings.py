@@ -8,6 +8,7 @@ reports nothing.
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import unquote
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -94,6 +95,9 @@ TEMPLATES = [
 # own embedded PostgreSQL (hero/embedded_postgres.py) on first connection.
 if env.str("DATABASE_URL", default=""):
     DATABASES = {"default": env.db_url("DATABASE_URL")}
+    # libpq URLs name a Unix socket folder as a percent-encoded host (postgres://u@%2Fvar%2Frun%2Fpostgresql/db);
+    # django-environ leaves it encoded.
+    DATABASES["default"]["HOST"] = unquote(DATABASES["default"].get("HOST", ""))
 else:
     DATABASES = {
         "default": {
@@ -153,7 +157,7 @@ if env.bool("SECURE_PROXY_SSL_HEADER", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
-SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 # same-origin, never no-referrer: with no-referrer browsers send `Origin: null` on form posts
 # and Django's CSRF check refuses every patient's form.

@@ -1,0 +1,116 @@
+"""Start-up: settings from the environment, and the database with and without DATABASE_URL.
+
+These run manage.py in a subprocess with a clean environment, as a person or a process
+manager would start the project.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parents[2]
+SETTINGS_VARIABLES = {
+    "DEBUG",
+    "SECRET_KEY",
+    "HASHIDS_SALT",
+    "ALLOWED_HOSTS",
+    "DATABASE_URL",
+    "SECURE_SSL_REDIRECT",
+    "STATIC_MANIFEST",
+    "PUBLIC_BASE_URL",
+    "EMBEDDED_POSTGRES_DIR",
+    "DJANGO_SETTINGS_MODULE",
+}
+PRODUCTION = {
+    "DEBUG": "false",
+    "SECRET_KEY": "k3y-" + "x9Qz" * 16,
+    "HASHIDS_SALT": "a-salt-for-the-deploy-check",
+    "ALLOWED_HOSTS": "booking.example.org",
+}
+
+
+def manage(*args: str, env: dict[str, str], timeout: int = 120) -> subprocess.CompletedProcess:
+    clean = {key: value for key, value in os.environ.items() if key not in SETTINGS_VARIABLES}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+class TestProductionSettings:
+    @pytest.mark.parametrize("missing", ["SECRET_KEY", "HASHIDS_SALT"])
+    def test_a_missing_secret_stops_start_up_with_a_clear_message(self, missing):
+        env = {key: value for key, value in PRODUCTION.items() if key != missing}
+        result = manage("check", env=env)
+        assert result.returncode != 0
+        assert f"{missing} is not set" in result.stderr
+        assert ".env.example" in result.stderr
+
+    def test_the_deploy_check_reports_nothing(self):
+        result = manage("check", "--deploy", "--fail-level", "DEBUG", env=PRODUCTION)
+        assert result.returncode == 0, result.stderr
+        assert "System check identified no issues" in result.stdout
+
+    def test_development_runs_without_any_secrets(self):
+        result = manage("check", env={"DEBUG": "true"})
+        assert result.returncode == 0, result.stderr
+
+
+class TestDatabase:
+    def test_without_database_url_the_embedded_postgresql_is_used(self, db):
+        assert settings.DATABASES["default"]["ENGINE"] == "hero.db_backend"
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW server_version")
+            (version,) = cursor.fetchone()
+        assert int(version.split(".")[0]) >= 18
+
+    def test_with_database_url_that_server_is_used(self, db):
+        # Point DATABASE_URL at the running server by its socket, as a deployer would point
+        # it at theirs; the stock PostgreSQL backend must then be the one in use.
+        socket_dir = connection.settings_dict["HOST"]
+        url = f"postgres://postgres@{quote(socket_dir, safe='')}/postgres"
+        script = (
+            "from django.db import connection; connection.ensure_connection();"
+            "print(connection.vendor, connection.settings_dict['ENGINE'], connection.settings_dict['HOST'])"
+        )
+        result = manage("shell", "-c", script, env={"DEBUG": "true", "DATABASE_URL": url})
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.splitlines()[-1].split() == ["postgresql", "django.db.backends.postgresql", socket_dir]
+
+    def test_a_fresh_machine_starts_the_embedded_server_and_reuses_it(self, tmp_path):
+        data_dir = tmp_path / "pgdata"
+        env = {"DEBUG": "true", "EMBEDDED_POSTGRES_DIR": str(data_dir)}
+        try:
+            first = manage("migrate", "--no-input", env=env, timeout=300)
+            assert first.returncode == 0, first.stderr
+            assert (data_dir / "PG_VERSION").exists()
+            pid = (data_dir / "postmaster.pid").read_text().splitlines()[0]
+
+            second = manage("showmigrations", "booking", env=env)
+            assert second.returncode == 0, second.stderr
+            assert "[X] 0002_audit_event_append_only" in second.stdout
+            # The same server answered: it was reused, not started again.
+            assert (data_dir / "postmaster.pid").read_text().splitlines()[0] == pid
+        finally:
+            stop = subprocess.run(
+                [sys.executable, "-m", "hero.embedded_postgres", "stop"],
+                cwd=ROOT,
+                env={**os.environ, "EMBEDDED_POSTGRES_DIR": str(data_dir)},
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+        assert "Stopped" in stop.stdout
