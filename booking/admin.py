@@ -35,6 +35,8 @@ from booking.models import (
     StaffMembership,
     Weekday,
 )
+from booking.nhs_numbers import normalise_nhs_number
+from booking.phones import normalise_phone_number
 from booking.slots import slots_block, slots_generate_from_rotas, slots_unblock
 
 DEFAULT_GENERATION_DAYS = 28
@@ -271,8 +273,30 @@ class SlotAdmin(admin.ModelAdmin):
         self.message_user(request, f"Unblocked {freed} slot{'s' if freed != 1 else ''}.", messages.SUCCESS)
 
 
+class PatientForm(forms.ModelForm):
+    """Normalises the NHS number and mobile before the model's length checks see them.
+
+    The model fields are as long as the stored forms (10 digits, E.164), so without this a
+    number typed the way people write it ("943 476 5919", "+44 (0)7400 123456") would be
+    refused for its length before it is even read.
+    """
+
+    nhs_number = forms.CharField(
+        label="NHS number", required=False, max_length=20, help_text=Patient._meta.get_field("nhs_number").help_text
+    )
+    mobile = forms.CharField(required=False, max_length=30, help_text=Patient._meta.get_field("mobile").help_text)
+
+    def clean_nhs_number(self) -> str | None:
+        return normalise_nhs_number(self.cleaned_data["nhs_number"]) or None
+
+    def clean_mobile(self) -> str:
+        mobile = self.cleaned_data["mobile"]
+        return normalise_phone_number(mobile) if mobile else ""
+
+
 @admin.register(Patient)
 class PatientAdmin(admin.ModelAdmin):
+    form = PatientForm
     list_display = [
         "full_name",
         "date_of_birth",

@@ -7,6 +7,7 @@ the database is the last guard.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import secrets
 from datetime import timedelta
@@ -266,7 +267,11 @@ class Rota(models.Model):
     class Meta:
         ordering = ["practitioner__name", "start_time"]
         constraints = [
-            models.CheckConstraint(condition=Q(end_time__gt=F("start_time")), name="rota_end_after_start"),
+            models.CheckConstraint(
+                condition=Q(end_time__gt=F("start_time")),
+                name="rota_end_after_start",
+                violation_error_message="The end time must be after the start time.",
+            ),
             models.CheckConstraint(
                 condition=Q(slot_minutes__gte=1, slot_minutes__lte=480), name="rota_slot_minutes_range"
             ),
@@ -330,11 +335,16 @@ class Slot(models.Model):
     class Meta:
         ordering = ["start"]
         constraints = [
-            models.CheckConstraint(condition=Q(end__gt=F("start")), name="slot_end_after_start"),
+            models.CheckConstraint(
+                condition=Q(end__gt=F("start")),
+                name="slot_end_after_start",
+                violation_error_message="The end must be after the start.",
+            ),
             # A practitioner is in one place at a time: no two of their slots overlap, whatever
             # their status. Half-open ranges, so back-to-back slots are fine.
             ExclusionConstraint(
                 name="slot_no_overlap_per_practitioner",
+                violation_error_message="This practitioner already has a slot that overlaps this time.",
                 expressions=[
                     ("practitioner", RangeOperators.EQUAL),
                     (TsTzRange("start", "end", RangeBoundary()), RangeOperators.OVERLAPS),
@@ -400,6 +410,7 @@ class Patient(models.Model):
                 fields=["organisation", "nhs_number"],
                 condition=Q(nhs_number__isnull=False),
                 name="patient_unique_nhs_number_per_organisation",
+                violation_error_message="A patient with this NHS number is already registered here.",
             ),
             models.CheckConstraint(
                 condition=Q(nhs_number__isnull=True) | NhsNumberIsValid("nhs_number"),
@@ -451,9 +462,13 @@ class Patient(models.Model):
             raise ValidationError(errors)
 
     def clean_fields(self, exclude=None) -> None:
-        # Normalise before the field validators run, so "943 476 5919" is accepted.
+        # Normalise before the field validators (and their length limits) run, so numbers
+        # typed the way people write them ("943 476 5919", "07400 123456") are accepted.
         if self.nhs_number:
             self.nhs_number = normalise_nhs_number(self.nhs_number)
+        if self.mobile:
+            with contextlib.suppress(ValidationError):  # clean() reports an invalid number
+                self.mobile = normalise_phone_number(self.mobile)
         super().clean_fields(exclude=exclude)
 
 
@@ -477,11 +492,16 @@ class SharingAgreement(models.Model):
     class Meta:
         ordering = ["host__name", "partner__name"]
         constraints = [
-            models.CheckConstraint(condition=~Q(host=F("partner")), name="sharing_agreement_host_is_not_partner"),
+            models.CheckConstraint(
+                condition=~Q(host=F("partner")),
+                name="sharing_agreement_host_is_not_partner",
+                violation_error_message="An organisation can't share with itself.",
+            ),
             models.UniqueConstraint(
                 fields=["host", "partner"],
                 condition=Q(ended_at__isnull=True),
                 name="sharing_agreement_one_in_force_per_pair",
+                violation_error_message="These organisations already have an agreement in force; end it first.",
             ),
         ]
 
@@ -543,8 +563,9 @@ class BookingLink(models.Model):
                 condition=Q(failed_attempts__gte=0, failed_attempts__lte=MAX_DOB_ATTEMPTS),
                 name="booking_link_failed_attempts_range",
             ),
+            # Five wrong dates lock a link; revoking a locked link keeps the count as a record.
             models.CheckConstraint(
-                condition=Q(status="locked") | Q(failed_attempts__lt=MAX_DOB_ATTEMPTS),
+                condition=Q(status__in=["locked", "revoked"]) | Q(failed_attempts__lt=MAX_DOB_ATTEMPTS),
                 name="booking_link_locked_after_max_attempts",
             ),
             models.CheckConstraint(
