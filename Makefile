@@ -25,7 +25,7 @@ $(UV): | check-python
 	.tools/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
 node_modules/.installed: package-lock.json | check-python
-	npm ci --no-audit --no-fund
+	npm ci --ignore-scripts --no-audit --no-fund
 	@touch $@
 
 static/build/app.css: node_modules/.installed $(wildcard static/scss/*.scss) $(wildcard scripts/*)

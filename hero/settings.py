@@ -43,7 +43,8 @@ SECRET_KEY = _required_in_production(
 HASHIDS_SALT = _required_in_production("HASHIDS_SALT", "dev-only-hashids-salt")
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else [])
-PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# Required in production: a forgotten value would put localhost addresses in patients' texts.
+PUBLIC_BASE_URL = _required_in_production("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
@@ -108,7 +109,13 @@ else:
             "HOST": "",
         }
     }
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+# DATABASE_POOL=true uses psycopg's connection pool (one per process) instead of persistent
+# connections; Django requires CONN_MAX_AGE=0 with it.
+if env.bool("DATABASE_POOL", default=False):
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = True
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"].setdefault("OPTIONS", {})
 # A booking waits at most this long for a row lock before the patient is asked to try again.
@@ -186,4 +193,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # Django's own console handler would print each record a second time through the root.
+    "loggers": {"django": {"handlers": [], "propagate": True}},
 }

@@ -34,6 +34,7 @@ PRODUCTION = {
     "SECRET_KEY": "k3y-" + "x9Qz" * 16,
     "HASHIDS_SALT": "a-salt-for-the-deploy-check",
     "ALLOWED_HOSTS": "booking.example.org",
+    "PUBLIC_BASE_URL": "https://booking.example.org",
 }
 
 
@@ -51,7 +52,7 @@ def manage(*args: str, env: dict[str, str], timeout: int = 120) -> subprocess.Co
 
 
 class TestProductionSettings:
-    @pytest.mark.parametrize("missing", ["SECRET_KEY", "HASHIDS_SALT"])
+    @pytest.mark.parametrize("missing", ["SECRET_KEY", "HASHIDS_SALT", "PUBLIC_BASE_URL"])
     def test_a_missing_secret_stops_start_up_with_a_clear_message(self, missing):
         env = {key: value for key, value in PRODUCTION.items() if key != missing}
         result = manage("check", env=env)
