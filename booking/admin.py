@@ -139,8 +139,15 @@ class RotaForm(forms.ModelForm):
 
 
 class GenerateSlotsForm(forms.Form):
-    start_date = forms.DateField(label="From", widget=forms.DateInput(attrs={"type": "date"}))
-    end_date = forms.DateField(label="To (inclusive)", widget=forms.DateInput(attrs={"type": "date"}))
+    # Browsers' date pickers take and send ISO dates, whatever the site's language.
+    start_date = forms.DateField(
+        label="From", widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"), input_formats=["%Y-%m-%d"]
+    )
+    end_date = forms.DateField(
+        label="To (inclusive)",
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        input_formats=["%Y-%m-%d"],
+    )
 
     MAX_DAYS = 366
 

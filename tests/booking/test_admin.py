@@ -9,7 +9,7 @@ without touching this file (and fails loudly if the data set below has no row fo
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
@@ -539,6 +539,13 @@ class TestGenerateSlotsAction:
         assert f'name="{ACTION_CHECKBOX_NAME}" value="{rota.pk}"' in content
         assert str(rota) in content
         assert not Slot.objects.exists()
+
+    def test_the_dates_start_filled_in_as_the_browsers_date_picker_reads_them(self, admin_client, rota):
+        # <input type="date"> shows nothing unless its value is an ISO date.
+        today = timezone.localdate()
+        content = post_action(admin_client, Rota, "generate_slots", [rota]).content.decode()
+        assert f'value="{today.isoformat()}"' in content
+        assert f'value="{(today + timedelta(days=27)).isoformat()}"' in content
 
     def test_applying_creates_the_slots_and_says_how_many(self, admin_client, rota):
         response = apply_generate_slots(admin_client, [rota], *self.WEEK)
