@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from django.db import transaction
+from django.db import connection
 from django.db.models import QuerySet
 
 from booking.bank_holidays import is_bank_holiday, known_until
@@ -90,27 +90,30 @@ def slots_generate_from_rota(*, rota: Rota, start_date: date, end_date: date) ->
     times, result.bank_holidays_skipped = rota_slot_times(rota=rota, start_date=start_date, end_date=end_date)
     if not times:
         return result
-    with transaction.atomic():
-        in_range = Slot.objects.filter(
-            practitioner_id=rota.practitioner_id, start__gte=times[0][0], start__lte=times[-1][0]
-        )
-        before = in_range.count()
-        Slot.objects.bulk_create(
+    # One INSERT ... ON CONFLICT DO NOTHING RETURNING: the count is what *this* call inserted,
+    # even while another admin generates the same rota (a before/after count would include
+    # their rows too). A concurrent inserter of the same slot waits for us, then skips it.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO booking_slot
+                (practitioner_id, location_id, appointment_type_id, rota_id, start, "end", status)
+            SELECT %s, %s, %s, %s, slot.start, slot.finish, %s
+            FROM unnest(%s::timestamptz[], %s::timestamptz[]) AS slot(start, finish)
+            ON CONFLICT DO NOTHING
+            RETURNING id
+            """,
             [
-                Slot(
-                    practitioner_id=rota.practitioner_id,
-                    location_id=rota.location_id,
-                    appointment_type_id=rota.appointment_type_id,
-                    rota=rota,
-                    start=start,
-                    end=end,
-                )
-                for start, end in times
+                rota.practitioner_id,
+                rota.location_id,
+                rota.appointment_type_id,
+                rota.pk,
+                Slot.Status.FREE,
+                [start for start, _ in times],
+                [end for _, end in times],
             ],
-            ignore_conflicts=True,
-            batch_size=1000,
         )
-        result.created = in_range.count() - before
+        result.created = len(cursor.fetchall())
     result.already_there = len(times) - result.created
     return result
 
