@@ -323,9 +323,11 @@ class Slot(models.Model):
         BLOCKED = "blocked", "Blocked"
 
     practitioner = models.ForeignKey(Practitioner, on_delete=models.PROTECT, related_name="slots")
-    location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="slots")
+    location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="slots", db_index=False)
     appointment_type = models.ForeignKey(AppointmentType, on_delete=models.PROTECT, related_name="slots")
-    rota = models.ForeignKey(Rota, on_delete=models.SET_NULL, null=True, blank=True, related_name="slots")
+    rota = models.ForeignKey(
+        Rota, on_delete=models.SET_NULL, null=True, blank=True, related_name="slots", db_index=False
+    )
     start = models.DateTimeField()
     end = models.DateTimeField()
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.FREE)
@@ -379,7 +381,8 @@ class Patient(models.Model):
         SMS = "sms", "SMS"
         EMAIL = "email", "Email"
 
-    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="patients")
+    # db_index=False where a composite index below leads with the column: one index, not two.
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="patients", db_index=False)
     first_name = models.CharField(max_length=100)
     last_name = models.CharField(max_length=100)
     date_of_birth = models.DateField()
@@ -538,9 +541,10 @@ class BookingLink(models.Model):
         Organisation,
         on_delete=models.PROTECT,
         related_name="booking_links",
+        db_index=False,
         help_text="The organisation that sent the link (the patient's practice).",
     )
-    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="booking_links")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="booking_links", db_index=False)
     appointment_type = models.ForeignKey(AppointmentType, on_delete=models.PROTECT, related_name="booking_links")
     location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="booking_links")
     practitioner = models.ForeignKey(
@@ -617,7 +621,7 @@ class Appointment(models.Model):
         CANCELLED = "cancelled", "Cancelled"
 
     slot = models.ForeignKey(Slot, on_delete=models.PROTECT, related_name="appointments")
-    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="appointments")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="appointments", db_index=False)
     booking_link = models.ForeignKey(
         BookingLink, on_delete=models.PROTECT, null=True, blank=True, related_name="appointments"
     )
@@ -690,9 +694,11 @@ class AuditEvent(models.Model):
         help_text="Empty when the patient (through a link) or the system acted.",
     )
     organisation = models.ForeignKey(
-        Organisation, on_delete=models.PROTECT, null=True, blank=True, related_name="audit_events"
+        Organisation, on_delete=models.PROTECT, null=True, blank=True, related_name="audit_events", db_index=False
     )
-    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, null=True, blank=True, related_name="audit_events")
+    patient = models.ForeignKey(
+        Patient, on_delete=models.PROTECT, null=True, blank=True, related_name="audit_events", db_index=False
+    )
     booking_link = models.ForeignKey(
         BookingLink, on_delete=models.PROTECT, null=True, blank=True, related_name="audit_events"
     )
