@@ -15,3 +15,13 @@ class BookingError(Exception):
 
 class LinkNotChangeable(BookingError):
     default_message = "This link can't be changed in that way."
+
+
+class LinkNotAllowed(BookingError):
+    """The link's settings break a rule: a type not offered, a location or practitioner that doesn't fit."""
+
+    default_message = "This link can't be made with those settings."
+
+    def __init__(self, message: str | None = None, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field

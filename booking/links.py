@@ -6,11 +6,129 @@ once, or staff acting while the patient books, can't leave a link in a mixed sta
 
 from __future__ import annotations
 
-from django.db import transaction
+from datetime import datetime, timedelta
+
+from django.db import models, transaction
 from django.utils import timezone
 
 from booking.audit import audit_record
-from booking.models import AuditEvent, BookingLink
+from booking.exceptions import LinkNotAllowed
+from booking.models import Appointment, AppointmentType, AuditEvent, BookingLink, Location, Patient, Practitioner
+from booking.offers import appointment_type_offered_to, locations_offering, practitioners_offering
+
+
+class LinkExpiry(models.TextChoices):
+    """How long a link works. The product's six options; 14 days is the default."""
+
+    HOURS_24 = "24h", "24 hours"
+    HOURS_48 = "48h", "48 hours"
+    DAYS_7 = "7d", "7 days"
+    DAYS_14 = "14d", "14 days"
+    DAYS_30 = "30d", "30 days"
+    NEVER = "never", "Never"
+
+    @property
+    def lifetime(self) -> timedelta | None:
+        return {
+            "24h": timedelta(hours=24),
+            "48h": timedelta(hours=48),
+            "7d": timedelta(days=7),
+            "14d": timedelta(days=14),
+            "30d": timedelta(days=30),
+            "never": None,
+        }[self.value]
+
+    def expires_at(self, *, now: datetime) -> datetime | None:
+        return now + self.lifetime if self.lifetime else None
+
+
+DEFAULT_EXPIRY = LinkExpiry.DAYS_14
+
+
+def booking_link_check(
+    *,
+    organisation,
+    appointment_type: AppointmentType,
+    location: Location,
+    practitioner: Practitioner | None,
+) -> None:
+    """Raise LinkNotAllowed unless the organisation may offer this type, here, with this practitioner."""
+    if appointment_type_offered_to(organisation=organisation, appointment_type_id=appointment_type.pk) is None:
+        raise LinkNotAllowed(
+            "That appointment type can't be booked through a link from this practice.", field="appointment_type"
+        )
+    if (
+        not locations_offering(organisation=organisation, appointment_type=appointment_type)
+        .filter(pk=location.pk)
+        .exists()
+    ):
+        raise LinkNotAllowed("That appointment type isn't offered at that location.", field="location")
+    if (
+        practitioner is not None
+        and not practitioners_offering(appointment_type=appointment_type, location=location)
+        .filter(pk=practitioner.pk)
+        .exists()
+    ):
+        raise LinkNotAllowed(
+            "That practitioner doesn't offer this appointment type at that location.", field="practitioner"
+        )
+
+
+def booking_link_issue(
+    *,
+    patient: Patient,
+    appointment_type: AppointmentType,
+    location: Location,
+    practitioner: Practitioner | None,
+    expiry: LinkExpiry,
+    created_by,
+    now: datetime | None = None,
+) -> BookingLink:
+    """Make a link for a patient of the sending organisation. Raises LinkNotAllowed.
+
+    Call inside the transaction that sends the message, so the link and its message are saved
+    together or not at all. The returned instance knows its token (`link.token`).
+    """
+    now = now or timezone.now()
+    organisation = patient.organisation
+    booking_link_check(
+        organisation=organisation, appointment_type=appointment_type, location=location, practitioner=practitioner
+    )
+    return BookingLink.objects.create(
+        organisation=organisation,
+        patient=patient,
+        appointment_type=appointment_type,
+        location=location,
+        practitioner=practitioner,
+        expires_at=LinkExpiry(expiry).expires_at(now=now),
+        created_by=created_by,
+        created_at=now,
+    )
+
+
+def booking_link_state(*, link: BookingLink, appointment: Appointment | None, now: datetime | None = None) -> str:
+    """The link's status as staff read it: "Active, expires in 3 days", "Booked for ...", "Expired"."""
+    now = now or timezone.now()
+    if link.status == BookingLink.Status.BOOKED and appointment is not None:
+        start = timezone.localtime(appointment.slot.start)
+        return f"Booked for {start:%-d %b %Y at %H:%M}"
+    if link.status == BookingLink.Status.REVOKED:
+        return "Revoked"
+    if link.status == BookingLink.Status.LOCKED:
+        return "Locked (wrong date of birth 5 times)"
+    if link.status == BookingLink.Status.BOOKED:
+        return "Booked"
+    if link.expires_at is None:
+        return "Active, never expires"
+    if link.expires_at <= now:
+        return "Expired"
+    left = link.expires_at - now
+    if left < timedelta(days=1):
+        hours = max(1, round(left.total_seconds() / 3600))
+        return f"Active, expires in {hours} hour{'s' if hours != 1 else ''}"
+    days = left.days
+    return f"Active, expires in {days} day{'s' if days != 1 else ''}"
+
 
 # Which statuses each change may start from.
 REVOCABLE = (BookingLink.Status.ACTIVE, BookingLink.Status.LOCKED)

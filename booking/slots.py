@@ -8,9 +8,10 @@ from zoneinfo import ZoneInfo
 
 from django.db import connection
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from booking.bank_holidays import is_bank_holiday, known_until
-from booking.models import Rota, Slot
+from booking.models import AppointmentType, Location, Practitioner, Rota, Slot
 
 LONDON = ZoneInfo("Europe/London")
 UTC = ZoneInfo("UTC")
@@ -135,3 +136,33 @@ def slots_block(*, slots: QuerySet[Slot]) -> int:
 def slots_unblock(*, slots: QuerySet[Slot]) -> int:
     """Make blocked slots bookable again. Returns the count."""
     return slots.filter(status=Slot.Status.BLOCKED).update(status=Slot.Status.FREE)
+
+
+def booking_window(*, appointment_type: AppointmentType, now: datetime) -> tuple[datetime, datetime]:
+    """The span a patient opening a link at `now` may book in: [now + notice, now + days ahead).
+
+    A link's expiry doesn't shorten it: a patient who opens the link on its last day may still
+    choose any time in the window; only the link must be alive when they book.
+    """
+    return now + appointment_type.minimum_notice, now + appointment_type.maximum_ahead
+
+
+def slot_count_available(
+    *,
+    appointment_type: AppointmentType,
+    location: Location,
+    practitioner: Practitioner | None = None,
+    now: datetime | None = None,
+) -> int:
+    """How many free times a link with these settings would offer if opened `now`. One query."""
+    earliest, latest = booking_window(appointment_type=appointment_type, now=now or timezone.now())
+    slots = Slot.objects.filter(
+        appointment_type=appointment_type,
+        location=location,
+        status=Slot.Status.FREE,
+        start__gte=earliest,
+        start__lt=latest,
+    )
+    if practitioner is not None:
+        slots = slots.filter(practitioner=practitioner)
+    return slots.count()

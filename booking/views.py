@@ -9,10 +9,6 @@ from booking.models import BookingLink, hash_token
 MAX_TOKEN_LENGTH = 64
 
 
-def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "booking/home.html")
-
-
 def booking_link(request: HttpRequest, token: str) -> HttpResponse:
     """The patient's entry point. GET changes nothing: previews and mail scanners fetch links.
 

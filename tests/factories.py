@@ -158,3 +158,25 @@ class AuditEventFactory(factory.django.DjangoModelFactory):
     action = models.AuditEvent.Action.OPENED
     patient = factory.SubFactory(PatientFactory)
     organisation = factory.SelfAttribute("patient.organisation")
+
+
+class MessageTemplateFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "messaging.MessageTemplate"
+
+    organisation = factory.SubFactory(OrganisationFactory)
+    name = factory.Sequence(lambda n: f"Template {n}")
+    body = "Hello {{Patient First Name}}, please book: {{Appointment Link}}"
+
+
+class MessageFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "messaging.Message"
+
+    patient = factory.SubFactory(PatientFactory)
+    organisation = factory.SelfAttribute("patient.organisation")
+    channel = "sms"
+    to_address = factory.SelfAttribute("patient.mobile")
+    template_body = "Hello {{Patient First Name}}"
+    body = factory.LazyAttribute(lambda o: f"Hello {o.patient.first_name}")
+    status = "sent"

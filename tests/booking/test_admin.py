@@ -43,12 +43,15 @@ from booking.models import (
     Slot,
     StaffMembership,
 )
+from messaging.models import Message, MessageTemplate
 from tests.factories import (
     AppointmentFactory,
     AppointmentTypeFactory,
     AuditEventFactory,
     BookingLinkFactory,
     LocationFactory,
+    MessageFactory,
+    MessageTemplateFactory,
     OrganisationFactory,
     PatientFactory,
     PractitionerFactory,
@@ -68,7 +71,7 @@ DOMAIN = [(model, model_admin) for model, model_admin in REGISTERED if model._me
 
 # Records that are made by the product (sending, booking, the audit trail, the task queue),
 # never typed in by an admin.
-ADD_FORBIDDEN = {BookingLink, Appointment, AuditEvent, DBTaskResult}
+ADD_FORBIDDEN = {BookingLink, Appointment, AuditEvent, DBTaskResult, Message}
 
 
 def by_label(pairs):
@@ -210,7 +213,11 @@ def data_set(superuser) -> dict[type[models.Model], models.Model]:
         exception_class_path="",
         traceback="",
     )
+    template = MessageTemplateFactory(organisation=practice, name="Flu invite")
+    message = MessageFactory(patient=patient, booking_link=link, to_address=patient.mobile)
     return {
+        MessageTemplate: template,
+        Message: message,
         Organisation: practice,
         StaffMembership: membership,
         Location: surgery,

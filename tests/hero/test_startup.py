@@ -28,6 +28,7 @@ SETTINGS_VARIABLES = {
     "PUBLIC_BASE_URL",
     "EMBEDDED_POSTGRES_DIR",
     "DJANGO_SETTINGS_MODULE",
+    "DJANGO_ALLOW_ASYNC_UNSAFE",  # set for the browser tests in this process only
 }
 PRODUCTION = {
     "DEBUG": "false",

@@ -1,0 +1,50 @@
+"""Finding patients as staff type: by name, NHS number or date of birth, within their organisations."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+
+from django.db.models import Q, QuerySet
+
+from booking.models import Patient
+from booking.nhs_numbers import normalise_nhs_number
+
+MAX_RESULTS = 20
+_DATE_FORMATS = ("%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y", "%Y-%m-%d", "%d %b %Y", "%d %B %Y", "%d/%m/%y")
+
+
+def parse_date_of_birth(text: str) -> date | None:
+    cleaned = re.sub(r"\s+", " ", text.strip())
+    for date_format in _DATE_FORMATS:
+        try:
+            parsed = datetime.strptime(cleaned, date_format).date()
+        except ValueError:
+            continue
+        if date_format.endswith("%y") and parsed > date.today():
+            parsed = parsed.replace(year=parsed.year - 100)
+        return parsed
+    return None
+
+
+def patient_search(*, organisation_ids: list[int], query: str, limit: int = MAX_RESULTS) -> QuerySet[Patient]:
+    """Patients of these organisations matching `query`, best guess at what was typed.
+
+    Ten digits (spaces allowed) are an NHS number; a date is a date of birth; anything else is
+    parts of a name, each of which must start or appear in the first or last name (trigram
+    indexes serve the contains match). One query.
+    """
+    query = (query or "").strip()[:100]
+    patients = Patient.objects.filter(organisation_id__in=organisation_ids).select_related("organisation")
+    if not query:
+        return patients.none()
+    digits = normalise_nhs_number(query)
+    if digits.isdigit() and len(digits) == 10:
+        return patients.filter(nhs_number=digits)[:limit]
+    born = parse_date_of_birth(query)
+    if born is not None:
+        return patients.filter(date_of_birth=born).order_by("last_name", "first_name")[:limit]
+    terms = [term for term in re.split(r"[\s,]+", query) if term][:4]
+    for term in terms:
+        patients = patients.filter(Q(first_name__icontains=term) | Q(last_name__icontains=term))
+    return patients.order_by("last_name", "first_name", "pk")[:limit]

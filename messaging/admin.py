@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from messaging.models import Message, MessageTemplate
+
+
+@admin.register(MessageTemplate)
+class MessageTemplateAdmin(admin.ModelAdmin):
+    list_display = ["name", "organisation", "is_active"]
+    list_filter = ["is_active", "organisation"]
+    search_fields = ["name", "body", "organisation__name"]
+    autocomplete_fields = ["organisation"]
+    list_select_related = ["organisation"]
+
+
+@admin.register(Message)
+class MessageAdmin(admin.ModelAdmin):
+    """Messages are written and sent on the staff pages; here they can only be read."""
+
+    list_display = ["created_at", "patient", "channel", "status", "organisation", "sent_by"]
+    list_filter = ["status", "channel", "organisation"]
+    search_fields = ["patient__first_name", "patient__last_name", "=patient__nhs_number", "to_address"]
+    list_select_related = ["patient", "organisation", "sent_by"]
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False

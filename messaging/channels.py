@@ -1,0 +1,52 @@
+"""Which channels can reach a patient, and why not when they can't."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from booking.models import Patient
+from booking.phones import is_uk_mobile
+from messaging.models import Channel
+
+
+@dataclass(frozen=True)
+class ChannelOption:
+    channel: Channel
+    address: str
+    reason_unavailable: str  # empty when the patient can receive it
+
+    @property
+    def available(self) -> bool:
+        return not self.reason_unavailable
+
+
+def channel_options(patient: Patient) -> list[ChannelOption]:
+    return [_sms_option(patient), _email_option(patient)]
+
+
+def _sms_option(patient: Patient) -> ChannelOption:
+    if not patient.mobile:
+        reason = "No mobile number on record"
+    elif patient.sms_opted_out:
+        reason = "The patient has opted out of texts (replied STOP)"
+    elif not is_uk_mobile(patient.mobile):
+        # Some UK carriers read texts to landlines aloud as a voice call, link included.
+        reason = "The number on record is not a UK mobile"
+    else:
+        reason = ""
+    return ChannelOption(Channel.SMS, patient.mobile, reason)
+
+
+def _email_option(patient: Patient) -> ChannelOption:
+    return ChannelOption(Channel.EMAIL, patient.email, "" if patient.email else "No email address on record")
+
+
+def default_channel(patient: Patient) -> Channel | None:
+    options = {option.channel: option for option in channel_options(patient)}
+    preferred = Channel(patient.contact_preference)
+    if options[preferred].available:
+        return preferred
+    for option in options.values():
+        if option.available:
+            return option.channel
+    return None

@@ -1,0 +1,16 @@
+from django.urls import path
+
+from messaging import views
+
+app_name = "messaging"
+
+urlpatterns = [
+    path("messages/", views.message_list, name="list"),
+    path("messages/new/", views.compose, name="compose"),
+    path("messages/new/patients/", views.patient_results, name="patient_results"),
+    path("messages/new/count/", views.message_count, name="count"),
+    path("messages/new/link/", views.link_fields, name="link_fields"),
+    path("messages/<str:reference>/", views.message_detail, name="detail"),
+    path("messages/links/<str:reference>/revoke/", views.link_revoke, name="link_revoke"),
+    path("messages/links/<str:reference>/unlock/", views.link_unlock, name="link_unlock"),
+]

@@ -1,0 +1,102 @@
+"""A practice with a member of staff, a patient, an appointment type with free slots, and a hub."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from booking.models import AppointmentType, Organisation, Patient, Practitioner, SharingAgreement
+from tests.factories import (
+    AppointmentTypeFactory,
+    LocationFactory,
+    OrganisationFactory,
+    PatientFactory,
+    PractitionerFactory,
+    RotaFactory,
+    SharingAgreementFactory,
+    SlotFactory,
+    StaffMembershipFactory,
+    UserFactory,
+)
+
+
+@dataclass
+class Practice:
+    organisation: Organisation
+    user: object
+    patient: Patient
+    appointment_type: AppointmentType
+    location: object
+    practitioner: Practitioner
+
+
+def make_practice(name: str = "Riverside") -> Practice:
+    organisation = OrganisationFactory(name=f"{name} Practice")
+    user = UserFactory(username=name.lower())
+    StaffMembershipFactory(user=user, organisation=organisation)
+    location = LocationFactory(organisation=organisation, name=f"{name} Surgery")
+    practitioner = PractitionerFactory(organisation=organisation, name=f"Dr {name}")
+    appointment_type = AppointmentTypeFactory(organisation=organisation, name="Flu vaccination", minimum_notice_hours=1)
+    RotaFactory(practitioner=practitioner, location=location, appointment_type=appointment_type)
+    start = timezone.now().replace(microsecond=0, second=0) + timedelta(days=2)
+    for i in range(3):
+        SlotFactory(
+            practitioner=practitioner,
+            location=location,
+            appointment_type=appointment_type,
+            start=start + timedelta(minutes=10 * i),
+            end=start + timedelta(minutes=10 * (i + 1)),
+        )
+    patient = PatientFactory(organisation=organisation, first_name="Oliver", last_name="Smith")
+    return Practice(organisation, user, patient, appointment_type, location, practitioner)
+
+
+@pytest.fixture
+def practice(db) -> Practice:
+    return make_practice()
+
+
+@pytest.fixture
+def other_practice(db) -> Practice:
+    return make_practice("Hillview")
+
+
+@pytest.fixture
+def staff_client(client, practice):
+    client.force_login(practice.user)
+    return client
+
+
+@dataclass
+class Hub:
+    organisation: Organisation
+    agreement: SharingAgreement
+    appointment_type: AppointmentType
+    location: object
+    other_location: object
+    practitioner: Practitioner
+
+
+@pytest.fixture
+def hub(practice) -> Hub:
+    organisation = OrganisationFactory(name="Northgate PCN Hub", kind=Organisation.Kind.HUB)
+    location = LocationFactory(organisation=organisation, name="Northgate Health Centre")
+    other_location = LocationFactory(organisation=organisation, name="Northgate Annexe")
+    practitioner = PractitionerFactory(organisation=organisation, name="Dr Hub")
+    appointment_type = AppointmentTypeFactory(organisation=organisation, name="Smear test", minimum_notice_hours=1)
+    RotaFactory(practitioner=practitioner, location=location, appointment_type=appointment_type)
+    start = timezone.now().replace(microsecond=0, second=0) + timedelta(days=3)
+    SlotFactory(
+        practitioner=practitioner,
+        location=location,
+        appointment_type=appointment_type,
+        start=start,
+        end=start + timedelta(minutes=10),
+    )
+    agreement = SharingAgreementFactory(host=organisation, partner=practice.organisation)
+    agreement.appointment_types.set([appointment_type])
+    agreement.locations.set([location])
+    return Hub(organisation, agreement, appointment_type, location, other_location, practitioner)
