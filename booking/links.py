@@ -126,7 +126,8 @@ def booking_link_state(*, link: BookingLink, appointment: Appointment | None, no
     if left < timedelta(days=1):
         hours = max(1, round(left.total_seconds() / 3600))
         return f"Active, expires in {hours} hour{'s' if hours != 1 else ''}"
-    days = left.days
+    # Nearest whole day: a 14-day link just sent reads "14 days", not "13".
+    days = round(left / timedelta(days=1))
     return f"Active, expires in {days} day{'s' if days != 1 else ''}"
 
 

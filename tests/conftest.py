@@ -20,3 +20,13 @@ def superuser(db):
 def admin_client(client, superuser):
     client.force_login(superuser)
     return client
+
+
+def pytest_terminal_summary(terminalreporter):
+    # Here, in the top conftest, so it prints once in the main process even under xdist.
+    from tests.e2e.conftest import CHROMIUM, chromium_available
+
+    if not chromium_available():
+        terminalreporter.write_sep(
+            "!", f"BROWSER TESTS SKIPPED: no Chromium at {CHROMIUM} (sudo apt-get install chromium)", red=True
+        )

@@ -19,7 +19,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-_skipped: list[str] = []
 
 # Playwright's sync API keeps an event loop in this thread; Django's ORM calls in the test
 # body are still synchronous, so allow them.
@@ -37,7 +36,6 @@ def browser():
             pytest.fail(
                 f"Chromium is not installed at {CHROMIUM}: CI must run the browser tests (apt-get install chromium)."
             )
-        _skipped.append("browser")
         pytest.skip(f"BROWSER TESTS SKIPPED: no Chromium at {CHROMIUM} (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
@@ -63,10 +61,3 @@ def page_without_javascript(browser, live_server):
     page.set_default_timeout(10_000)
     yield page
     context.close()
-
-
-def pytest_terminal_summary(terminalreporter):
-    if _skipped:
-        terminalreporter.write_sep(
-            "!", "BROWSER TESTS SKIPPED: Chromium not found (apt-get install chromium)", red=True
-        )

@@ -333,7 +333,7 @@ class TestSending:
         response = send(staff_client, practice, capture=django_capture_on_commit_callbacks)
         page = staff_client.get(response["Location"]).content.decode()
         assert "Message sent." in page
-        assert "Active, expires in 13 days" in page or "Active, expires in 14 days" in page
+        assert "Active, expires in 14 days" in page
         assert Message.objects.get().body.split("/b/")[1][:22] in page
 
 

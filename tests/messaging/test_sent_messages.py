@@ -24,7 +24,7 @@ class TestLinkStatus:
     @pytest.mark.parametrize(
         ("fields", "shown"),
         [
-            ({"expires_at": "days:3"}, "Active, expires in 2 days"),
+            ({"expires_at": "days:3"}, "Active, expires in 3 days"),
             ({"expires_at": "hours:5"}, "Active, expires in 5 hours"),
             ({"expires_at": None}, "Active, never expires"),
             ({"status": "revoked"}, "Revoked"),
