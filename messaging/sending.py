@@ -40,7 +40,11 @@ class LinkSettings:
 
 def message_check(*, patient: Patient, channel: str, body: str, link: LinkSettings | None) -> str:
     """Raise MessageNotSent for anything that stops this message going; return the normalised body."""
-    body = tokens_normalise((body or "").replace("\r\n", "\n")).strip()
+    body = (body or "").replace("\r\n", "\n")
+    if channel == Channel.SMS:
+        # Before the token checks: normalising can join a token split by an invisible character.
+        body = sms_normalise(body)
+    body = tokens_normalise(body).strip()
     if not body:
         raise MessageNotSent("Enter a message.", field="body")
     unknown = tokens_unknown(body)
@@ -72,7 +76,6 @@ def message_check(*, patient: Patient, channel: str, body: str, link: LinkSettin
             f"Can't send by {Channel(channel).label}: {options[Channel(channel)].reason_unavailable}.", field="channel"
         )
     if channel == Channel.SMS:
-        body = sms_normalise(body)
         length = sms_length_of_body(
             body,
             link_length=link_url_length(public_base_url=settings.PUBLIC_BASE_URL),

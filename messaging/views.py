@@ -17,6 +17,7 @@ from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from booking.links import DEFAULT_EXPIRY, LinkExpiry, booking_link_revoke, booking_link_state, booking_link_unlock
@@ -65,12 +66,14 @@ def _with_link_states(messages_list):
     return messages_list
 
 
+@never_cache
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
     recent = _with_link_states(list(_messages_for(request.user)[:RECENT_ON_HOME]))
     return render(request, "messaging/home.html", {"recent_messages": recent})
 
 
+@never_cache
 @login_required
 @require_GET
 def patient_results(request: HttpRequest) -> HttpResponse:
@@ -124,6 +127,7 @@ def _link_context(form: ComposeForm) -> dict:
     return context
 
 
+@never_cache
 @login_required
 @require_http_methods(["GET", "POST"])
 def compose(request: HttpRequest) -> HttpResponse:
@@ -203,6 +207,7 @@ def _render_compose(request, patient, form: ComposeForm, *, show_invite: bool, s
     return render(request, "messaging/compose.html", context, status=status)
 
 
+@never_cache
 @login_required
 @require_POST
 def message_count(request: HttpRequest) -> HttpResponse:
@@ -213,6 +218,7 @@ def message_count(request: HttpRequest) -> HttpResponse:
     return render(request, "messaging/_count.html", context)
 
 
+@never_cache
 @login_required
 @require_GET
 def link_fields(request: HttpRequest) -> HttpResponse:
@@ -232,6 +238,7 @@ def link_fields(request: HttpRequest) -> HttpResponse:
     return render(request, template, context)
 
 
+@never_cache
 @login_required
 def message_list(request: HttpRequest) -> HttpResponse:
     page = Paginator(_messages_for(request.user), PER_PAGE).get_page(request.GET.get("page"))
@@ -247,6 +254,7 @@ def _get_message_for_staff(request: HttpRequest, reference: str) -> Message:
     return message
 
 
+@never_cache
 @login_required
 def message_detail(request: HttpRequest, reference: str) -> HttpResponse:
     message = _get_message_for_staff(request, reference)
@@ -273,6 +281,7 @@ def _back(request: HttpRequest) -> str:
     return target if target.startswith("/messages/") and "//" not in target else reverse("messaging:list")
 
 
+@never_cache
 @login_required
 @require_POST
 def link_revoke(request: HttpRequest, reference: str) -> HttpResponse:
@@ -284,6 +293,7 @@ def link_revoke(request: HttpRequest, reference: str) -> HttpResponse:
     return redirect(_back(request))
 
 
+@never_cache
 @login_required
 @require_POST
 def link_unlock(request: HttpRequest, reference: str) -> HttpResponse:

@@ -351,6 +351,10 @@ class TestBadInput:
             ({"body": "No token here"}, "doesn't include it"),
             ({"body": "{{Appointment Link}} and <<Appointment Link>>"}, "one link"),
             ({"body": "Hi {{Patient Surname}} {{Appointment Link}}"}, "{{Patient Surname}} is not a token"),
+            (
+                {"body": "Book: {{Appointment Link}\u200b}", "appointment_type": "", "location": "", "link_added": ""},
+                "no link is set up",
+            ),
             ({"body": "x" * 1500 + " {{Appointment Link}}"}, "the most is 10"),
             ({"link_expiry": "90d"}, "Choose one of the link expiry options."),
             ({"link_expiry": ""}, "This field is required"),
