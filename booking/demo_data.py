@@ -12,6 +12,7 @@ import random
 from dataclasses import dataclass
 from datetime import date, time, timedelta
 
+from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
@@ -157,6 +158,18 @@ ORGANISATIONS = (
 
 # What the hub offers its member practices.
 HUB_SHARED_TYPES = ("GP appointment", "Flu vaccination", "Smear test")
+
+DEMO_TEMPLATES = (
+    (
+        "Flu vaccination invite",
+        "Hello {{Patient First Name}}, you are due a flu vaccination. Book a time that suits you: "
+        "{{Appointment Link}} {{Practice Name}}",
+    ),
+    (
+        "Book an appointment",
+        "Hello {{Patient First Name}}, please book your appointment with {{Practice Name}} here: {{Appointment Link}}",
+    ),
+)
 
 FIRST_NAMES = (
     "Oliver",
@@ -325,6 +338,12 @@ def seed_demo(*, today: date | None = None) -> DemoResult:
     logins.append(("admin", DEMO_PASSWORD, "superuser for Django admin (/admin/)"))
 
     practices = [organisations["A99001"], organisations["A99002"]]
+    # Message templates live in messaging; booking never imports it, so look the model up by name.
+    message_template = apps.get_model("messaging", "MessageTemplate")
+    for practice in practices:
+        for name, body in DEMO_TEMPLATES:
+            message_template.objects.update_or_create(organisation=practice, name=name, defaults={"body": body})
+
     for index, nhs_number in enumerate(demo_nhs_numbers(rng, PATIENT_COUNT)):
         first_name = FIRST_NAMES[index % len(FIRST_NAMES)]
         last_name = LAST_NAMES[(index * 7) % len(LAST_NAMES)]

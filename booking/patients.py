@@ -11,6 +11,7 @@ from booking.models import Patient
 from booking.nhs_numbers import normalise_nhs_number
 
 MAX_RESULTS = 20
+MIN_NAME_LENGTH = 2
 _DATE_FORMATS = ("%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y", "%Y-%m-%d", "%d %b %Y", "%d %B %Y", "%d/%m/%y")
 
 
@@ -45,6 +46,8 @@ def patient_search(*, organisation_ids: list[int], query: str, limit: int = MAX_
     if born is not None:
         return patients.filter(date_of_birth=born).order_by("last_name", "first_name")[:limit]
     terms = [term for term in re.split(r"[\s,]+", query) if term][:4]
+    if sum(len(term) for term in terms) < MIN_NAME_LENGTH:
+        return patients.none()  # one letter matches half the list and no index can help
     for term in terms:
         patients = patients.filter(Q(first_name__icontains=term) | Q(last_name__icontains=term))
     return patients.order_by("last_name", "first_name", "pk")[:limit]

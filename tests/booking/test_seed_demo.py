@@ -14,6 +14,7 @@ from booking import models
 from booking.demo_data import DEMO_PASSWORD
 from booking.nhs_numbers import is_valid_nhs_number
 from booking.phones import is_uk_mobile
+from messaging.models import MessageTemplate
 
 pytestmark = pytest.mark.django_db
 
@@ -27,6 +28,7 @@ COUNTED = [
     models.Slot,
     models.Patient,
     models.SharingAgreement,
+    MessageTemplate,
 ]
 
 
@@ -108,3 +110,11 @@ def test_it_refuses_to_run_without_debug_unless_told_to():
     with pytest.raises(CommandError, match="DEBUG"):
         call_command("seed_demo", stdout=StringIO())
     assert not models.Organisation.objects.exists()
+
+
+def test_each_practice_has_message_templates_with_the_link_token():
+    seed()
+    for organisation in models.Organisation.objects.filter(kind="practice"):
+        bodies = list(MessageTemplate.objects.filter(organisation=organisation).values_list("body", flat=True))
+        assert len(bodies) == 2
+        assert all("{{Appointment Link}}" in body for body in bodies)

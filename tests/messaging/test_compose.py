@@ -522,3 +522,9 @@ class TestLiveHelpers:
         assert staff_client.get("/messages/new/link/", {"patient": ref(other_practice.patient)}).status_code == 404
         response = staff_client.post("/messages/new/count/", {"patient": ref(other_practice.patient), "body": "x"})
         assert response.status_code == 404
+
+
+def test_a_single_letter_finds_no_one_but_says_what_to_type(staff_client, practice):
+    content = staff_client.get("/messages/new/patients/", {"q": "s"}).content.decode()
+    assert ref(practice.patient) not in content
+    assert "at least two letters" in content
