@@ -1,0 +1,69 @@
+"""axe-core finds no WCAG 2.2 AA problems on the pages that exist, in each state a user meets."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.conftest import axe_violations
+from tests.e2e.test_send_message import PASSWORD, practice, sign_in  # noqa: F401 -- the fixture
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.mark.parametrize("path", ["/", "/accounts/login/", "/b/not-a-real-link"])
+def test_public_pages(axe_page, path):
+    page = axe_page
+    page.goto(path)
+    assert axe_violations(page) == []
+
+
+def test_sign_in_with_errors(axe_page):
+    page = axe_page
+    page.goto("/accounts/login/")
+    page.get_by_role("button", name="Sign in").click()
+    assert axe_violations(page) == []
+
+
+def test_staff_pages_through_a_whole_send(axe_page, practice):  # noqa: F811
+    page = axe_page
+    sign_in(page, practice)
+    assert axe_violations(page) == [], "home"
+
+    page.get_by_role("button", name="Send message").click()
+    page.get_by_label("Patient").fill("Smith")
+    expect(page.get_by_role("link", name=re.compile("Oliver Smith"))).to_be_visible()
+    assert axe_violations(page) == [], "patient search"
+
+    page.get_by_role("link", name=re.compile("Oliver Smith")).click()
+    assert axe_violations(page) == [], "message builder"
+
+    page.get_by_role("button", name="Invite to book").click()
+    dialog = page.get_by_role("dialog", name="Invite to book")
+    dialog.get_by_label("Select an appointment type").select_option(label="Flu vaccination")
+    dialog.get_by_label("Location").select_option(label=practice.location.name)
+    expect(dialog.get_by_text("3 free times")).to_be_visible()
+    assert axe_violations(page) == [], "invite dialog"
+
+    dialog.get_by_role("button", name="Add link").click()
+    page.get_by_label("Message").fill("")
+    page.get_by_role("button", name="Send message").click()
+    expect(page.get_by_text("There is a problem")).to_be_visible()
+    assert axe_violations(page) == [], "builder with errors"
+
+    page.get_by_label("Message").fill("Please book: {{Appointment Link}}")
+    page.get_by_role("button", name="Send message").click()
+    expect(page.get_by_text("Message sent.")).to_be_visible()
+    assert axe_violations(page) == [], "message sent"
+
+    page.goto("/messages/")
+    assert axe_violations(page) == [], "sent messages"
+
+
+def test_the_check_finds_a_real_problem(axe_page):
+    # So the tests above can't pass because axe looked at nothing.
+    axe_page.goto("/")
+    axe_page.evaluate("document.querySelector('main').insertAdjacentHTML('beforeend', '<img src=x.png>')")
+    assert any(line.startswith("image-alt") for line in axe_violations(axe_page))
