@@ -1,20 +1,120 @@
-"""Appointments: cancelling one (booking comes with the patient journey)."""
+"""Appointments: booking one through a link, and cancelling one.
+
+Locking policy, the same everywhere: take the link's row lock first (so one link books once,
+whatever number of tabs or double submits), then claim the slot with a conditional UPDATE
+(`... WHERE status = 'free'`), which is the guard two patients racing for one slot meet. The
+partial unique index on booked appointments per slot is the last line behind it.
+"""
 
 from __future__ import annotations
 
-from django.db import transaction
+from datetime import datetime
+
+from django.db import OperationalError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from booking.audit import audit_record
-from booking.models import Appointment, AuditEvent, Slot
-from booking.signals import appointment_cancelled
+from booking.exceptions import BookingBusy, LinkNotBookable, SlotNotAllowed, SlotTaken
+from booking.links import booking_link_patient_state
+from booking.models import Appointment, AuditEvent, BookingLink, SharingAgreement, Slot
+from booking.signals import appointment_booked, appointment_cancelled
+from booking.slots import booking_window
+
+LOCK_NOT_AVAILABLE = "55P03"
+
+
+def appointment_book(
+    *, link_id: int, slot_id: int, ip_address: str | None = None, now: datetime | None = None
+) -> Appointment:
+    """Book `slot_id` through the link, in one transaction. Returns the appointment.
+
+    Locks the link row, re-checks the link (expiry, revocation, lock, already booked) and, for
+    a host's slot offered through a sharing agreement, that the agreement is still in force;
+    then claims the slot only if it is still free and fits the link (type, location,
+    practitioner, booking window). Sends `appointment_booked` after the commit.
+    Raises LinkNotBookable, SlotNotAllowed, SlotTaken, or BookingBusy on a lock timeout.
+    """
+    now = now or timezone.now()
+    try:
+        with transaction.atomic():
+            link = (
+                BookingLink.objects.select_for_update(of=("self",))
+                .select_related("appointment_type", "patient", "organisation")
+                .filter(pk=link_id)
+                .first()
+            )
+            if link is None:
+                raise LinkNotBookable("revoked")
+            state = booking_link_patient_state(link=link, now=now)
+            if state != "active":
+                raise LinkNotBookable(state)
+            if link.appointment_type.organisation_id != link.organisation_id and not _agreement_in_force(link):
+                raise LinkNotBookable("revoked")
+
+            earliest, latest = booking_window(appointment_type=link.appointment_type, now=now)
+            fits = Q(
+                pk=slot_id,
+                appointment_type_id=link.appointment_type_id,
+                location_id=link.location_id,
+                start__gte=earliest,
+                start__lt=latest,
+            )
+            if link.practitioner_id is not None:
+                fits &= Q(practitioner_id=link.practitioner_id)
+            claimed = Slot.objects.filter(fits, status=Slot.Status.FREE).update(status=Slot.Status.BOOKED)
+            if not claimed:
+                if Slot.objects.filter(fits).exists():
+                    raise SlotTaken()
+                raise SlotNotAllowed()
+
+            appointment = Appointment.objects.create(
+                slot_id=slot_id, patient=link.patient, booking_link=link, booked_at=now
+            )
+            link.status = BookingLink.Status.BOOKED
+            link.save(update_fields=["status"])
+            audit_record(
+                action=AuditEvent.Action.BOOKED,
+                patient=link.patient,
+                booking_link=link,
+                appointment=appointment,
+                ip_address=ip_address,
+            )
+            transaction.on_commit(lambda: appointment_booked.send(sender=Appointment, appointment=appointment))
+    except OperationalError as error:
+        if getattr(getattr(error, "__cause__", None), "sqlstate", None) == LOCK_NOT_AVAILABLE:
+            raise BookingBusy() from error
+        raise
+    return appointment
+
+
+def _agreement_in_force(link: BookingLink) -> bool:
+    return (
+        SharingAgreement.objects.in_force()
+        .filter(
+            host_id=link.appointment_type.organisation_id,
+            partner_id=link.organisation_id,
+            appointment_types=link.appointment_type_id,
+            locations=link.location_id,
+        )
+        .exists()
+    )
+
+
+def booking_link_booked_appointment(*, link: BookingLink) -> Appointment | None:
+    """The appointment a link booked (if still booked), with its slot's details."""
+    return (
+        Appointment.objects.filter(booking_link=link, status=Appointment.Status.BOOKED)
+        .select_related("slot", "slot__practitioner", "slot__location", "slot__appointment_type")
+        .first()
+    )
 
 
 def appointment_cancel(*, appointment: Appointment, actor) -> bool:
     """Cancel a booked appointment and free its slot. Returns whether it changed.
 
-    Locks the slot row first, the same order booking takes, so a cancel and a booking of the
-    same slot can't deadlock. Sends `appointment_cancelled` after the commit.
+    Locks the slot row first so a cancel can't interleave with a booking of the same slot.
+    Sends `appointment_cancelled` after the commit.
     """
     with transaction.atomic():
         Slot.objects.select_for_update().filter(pk=appointment.slot_id).first()

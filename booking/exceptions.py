@@ -25,3 +25,30 @@ class LinkNotAllowed(BookingError):
     def __init__(self, message: str | None = None, *, field: str | None = None) -> None:
         super().__init__(message)
         self.field = field
+
+
+class SlotTaken(BookingError):
+    default_message = "Sorry, that time has just been taken. Please choose another."
+
+
+class SlotNotAllowed(BookingError):
+    default_message = "That time can't be booked with this link. Please choose one of the times shown."
+
+
+class LinkNotBookable(BookingError):
+    """The link can't book now; `state` says why: expired, revoked, locked or booked."""
+
+    messages = {
+        "expired": "This link has expired.",
+        "revoked": "This link has been cancelled by the practice.",
+        "locked": "This link is locked because the date of birth was entered wrongly too many times.",
+        "booked": "This link has already been used to book an appointment.",
+    }
+
+    def __init__(self, state: str) -> None:
+        self.state = state
+        super().__init__(self.messages.get(state))
+
+
+class BookingBusy(BookingError):
+    default_message = "We're very busy right now. Please wait a moment and try again."

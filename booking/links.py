@@ -6,14 +6,28 @@ once, or staff acting while the patient books, can't leave a link in a mixed sta
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import enum
+import hmac
+import re
+from datetime import date, datetime, timedelta
 
 from django.db import models, transaction
+from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from booking.audit import audit_record
 from booking.exceptions import LinkNotAllowed
-from booking.models import Appointment, AppointmentType, AuditEvent, BookingLink, Location, Patient, Practitioner
+from booking.models import (
+    MAX_DOB_ATTEMPTS,
+    Appointment,
+    AppointmentType,
+    AuditEvent,
+    BookingLink,
+    Location,
+    Patient,
+    Practitioner,
+    hash_token,
+)
 from booking.offers import appointment_type_offered_to, locations_offering, practitioners_offering
 
 
@@ -163,3 +177,101 @@ def booking_link_unlock(*, link: BookingLink, actor) -> bool:
     if changed:
         link.refresh_from_db(fields=["status", "failed_attempts"])
     return bool(changed)
+
+
+# --- The patient's side: finding a link and checking the date of birth ----------------------
+
+# token_urlsafe(16) makes 22 characters of [A-Za-z0-9_-]; allow a little either way so a token
+# format change isn't a silent outage, and refuse anything else before touching the database.
+_TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+
+
+def booking_link_find(token: str) -> BookingLink | None:
+    """The link for a token, or None for anything unknown, malformed or oversized. Never raises."""
+    if not isinstance(token, str) or not _TOKEN_SHAPE.match(token):
+        return None
+    return (
+        BookingLink.objects.select_related("organisation", "patient", "appointment_type", "location", "practitioner")
+        .filter(token_digest=hash_token(token))
+        .first()
+    )
+
+
+def booking_link_record_opened(*, link: BookingLink, ip_address: str | None) -> None:
+    """Record that the link was opened: the only write a GET may make.
+
+    Phones and mail scanners open links for previews too, so this changes nothing that
+    matters to the booking; it is what staff and auditors see.
+    """
+    with transaction.atomic():
+        if link.first_opened_at is None:
+            now = timezone.now()
+            BookingLink.objects.filter(pk=link.pk, first_opened_at__isnull=True).update(first_opened_at=now)
+            link.first_opened_at = now
+        audit_record(action=AuditEvent.Action.OPENED, patient=link.patient, booking_link=link, ip_address=ip_address)
+
+
+class DobCheck(enum.Enum):
+    MATCH = "match"
+    MISMATCH = "mismatch"
+    LOCKED = "locked"
+
+
+def booking_link_verify_dob(*, link: BookingLink, date_of_birth: date, ip_address: str | None) -> tuple[DobCheck, int]:
+    """Check a date of birth against the link's patient. Returns (result, tries left).
+
+    A wrong date counts with one conditional UPDATE (`... WHERE failed_attempts < 5`), so 50
+    wrong guesses at once still count exactly five; the fifth locks the link in the same
+    statement. A locked link refuses even the right date. The comparison is constant-time.
+    """
+    link.refresh_from_db(fields=["status", "failed_attempts"])
+    if link.status == BookingLink.Status.LOCKED:
+        return DobCheck.LOCKED, 0
+    matches = hmac.compare_digest(date_of_birth.isoformat().encode(), link.patient.date_of_birth.isoformat().encode())
+    if matches:
+        return DobCheck.MATCH, MAX_DOB_ATTEMPTS - link.failed_attempts
+    with transaction.atomic():
+        counted = (
+            BookingLink.objects.filter(pk=link.pk, failed_attempts__lt=MAX_DOB_ATTEMPTS)
+            .exclude(status=BookingLink.Status.LOCKED)
+            .update(
+                failed_attempts=F("failed_attempts") + 1,
+                status=Case(
+                    When(failed_attempts__gte=MAX_DOB_ATTEMPTS - 1, then=Value(BookingLink.Status.LOCKED)),
+                    default=F("status"),
+                ),
+            )
+        )
+        if not counted:
+            return DobCheck.LOCKED, 0
+        link.refresh_from_db(fields=["status", "failed_attempts"])
+        audit_record(
+            action=AuditEvent.Action.DOB_FAILED,
+            patient=link.patient,
+            booking_link=link,
+            ip_address=ip_address,
+            detail={"attempt": link.failed_attempts},
+        )
+        if link.status == BookingLink.Status.LOCKED:
+            audit_record(
+                action=AuditEvent.Action.LOCKED, patient=link.patient, booking_link=link, ip_address=ip_address
+            )
+            return DobCheck.LOCKED, 0
+    return DobCheck.MISMATCH, MAX_DOB_ATTEMPTS - link.failed_attempts
+
+
+def booking_link_patient_state(*, link: BookingLink, now: datetime | None = None) -> str:
+    """What the patient's page should be: "active", "booked", "expired", "revoked" or "locked".
+
+    A booked link stays "booked" after it expires, so the patient can still see their appointment.
+    """
+    now = now or timezone.now()
+    if link.status == BookingLink.Status.BOOKED:
+        return "booked"
+    if link.status == BookingLink.Status.REVOKED:
+        return "revoked"
+    if link.status == BookingLink.Status.LOCKED:
+        return "locked"
+    if link.expires_at is not None and link.expires_at <= now:
+        return "expired"
+    return "active"

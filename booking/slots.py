@@ -11,7 +11,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from booking.bank_holidays import is_bank_holiday, known_until
-from booking.models import AppointmentType, Location, Practitioner, Rota, Slot
+from booking.models import AppointmentType, BookingLink, Location, Practitioner, Rota, Slot
 
 LONDON = ZoneInfo("Europe/London")
 UTC = ZoneInfo("UTC")
@@ -166,3 +166,21 @@ def slot_count_available(
     if practitioner is not None:
         slots = slots.filter(practitioner=practitioner)
     return slots.count()
+
+
+def slot_list_available(*, link: BookingLink, now: datetime | None = None, limit: int = 2000) -> list[Slot]:
+    """Free times a link offers now: its type, at its location (and practitioner), in the window.
+
+    One query, with the practitioner and location joined, ordered by start.
+    """
+    earliest, latest = booking_window(appointment_type=link.appointment_type, now=now or timezone.now())
+    slots = Slot.objects.filter(
+        appointment_type_id=link.appointment_type_id,
+        location_id=link.location_id,
+        status=Slot.Status.FREE,
+        start__gte=earliest,
+        start__lt=latest,
+    )
+    if link.practitioner_id is not None:
+        slots = slots.filter(practitioner_id=link.practitioner_id)
+    return list(slots.select_related("practitioner", "location").order_by("start", "pk")[:limit])
