@@ -18,31 +18,11 @@ from booking.appointments import appointment_book
 from booking.exceptions import BookingBusy, LinkNotBookable, SlotTaken
 from booking.links import DobCheck, booking_link_verify_dob
 from booking.models import Appointment, AuditEvent, BookingLink, Slot
+from tests.concurrency import race
 from tests.factories import BookingLinkFactory, PatientFactory
 from tests.messaging.conftest import make_practice
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def race(work, threads: int) -> list:
-    barrier = threading.Barrier(threads)
-    results: list = [None] * threads
-
-    def run(i: int) -> None:
-        try:
-            barrier.wait()
-            results[i] = work(i)
-        except Exception as error:  # each thread's outcome is inspected by the test
-            results[i] = error
-        finally:
-            connections.close_all()
-
-    workers = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(timeout=120)
-    return results
 
 
 def links_for_one_practice(count: int):

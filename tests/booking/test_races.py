@@ -7,42 +7,20 @@ does the damage, so the guarded tests can't pass by accident.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from datetime import date
 
 import pytest
-from django.db import IntegrityError, connection, connections
+from django.db import IntegrityError, connection
 
 from booking.models import Appointment, Slot
 from booking.slots import slots_generate_from_rota
+from tests.concurrency import race
 from tests.factories import PatientFactory, RotaFactory, SlotFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 THREADS = 10
-
-
-def race(work: Callable[[int], object], threads: int = THREADS) -> list[object]:
-    """Run work(i) in `threads` threads released at once; return each result or exception."""
-    barrier = threading.Barrier(threads)
-    results: list[object] = [None] * threads
-
-    def run(i: int) -> None:
-        try:
-            barrier.wait()
-            results[i] = work(i)
-        except Exception as error:  # the test inspects what each thread met
-            results[i] = error
-        finally:
-            connections.close_all()
-
-    workers = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(timeout=60)
-    return results
 
 
 def book(slot: Slot, patients: list) -> Callable[[int], Appointment]:
@@ -53,7 +31,7 @@ class TestOneBookingPerSlot:
     def test_ten_simultaneous_bookings_of_one_slot_make_exactly_one(self):
         slot = SlotFactory(status=Slot.Status.BOOKED)
         patients = [PatientFactory(organisation=slot.location.organisation) for _ in range(THREADS)]
-        results = race(book(slot, patients))
+        results = race(book(slot, patients), threads=THREADS)
         assert sum(isinstance(result, Appointment) for result in results) == 1
         assert sum(isinstance(result, IntegrityError) for result in results) == THREADS - 1
         assert Appointment.objects.filter(slot=slot, status=Appointment.Status.BOOKED).count() == 1
@@ -64,7 +42,7 @@ class TestOneBookingPerSlot:
         with connection.cursor() as cursor:
             cursor.execute('DROP INDEX "appointment_one_booked_per_slot"')
         try:
-            race(book(slot, patients))
+            race(book(slot, patients), threads=THREADS)
             assert Appointment.objects.filter(slot=slot, status=Appointment.Status.BOOKED).count() > 1
         finally:
             Appointment.objects.all().delete()
