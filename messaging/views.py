@@ -25,6 +25,7 @@ from booking.models import Appointment, BookingLink
 from booking.patients import patient_search
 from booking.references import decode_reference, encode_reference
 from booking.slots import slot_count_available
+from hero.http import client_ip
 from messaging.access import get_patient_for_staff, staff_organisation_ids
 from messaging.exceptions import MessageNotSent
 from messaging.forms import ComposeForm
@@ -35,10 +36,6 @@ from messaging.tokens import APPOINTMENT_LINK, link_url_length, sms_length_of_bo
 
 RECENT_ON_HOME = 10
 PER_PAGE = 25
-
-
-def client_ip(request: HttpRequest) -> str | None:
-    return request.META.get("REMOTE_ADDR")
 
 
 def patient_reference(patient) -> str:
