@@ -36,9 +36,11 @@ install: $(UV) static/build/app.css
 
 migrate: install
 	DEBUG=true $(MANAGE) migrate --no-input
+	DEBUG=true $(MANAGE) createcachetable
 
 run: install
 	DEBUG=true $(MANAGE) migrate --no-input
+	DEBUG=true $(MANAGE) createcachetable
 	DEBUG=true $(MANAGE) seed_demo
 	@echo
 	@echo "Serving http://127.0.0.1:8000  (admin: http://127.0.0.1:8000/admin/). Ctrl-C stops it."

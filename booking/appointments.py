@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db import OperationalError, transaction
+from django.db import IntegrityError, OperationalError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -68,9 +68,15 @@ def appointment_book(
                     raise SlotTaken()
                 raise SlotNotAllowed()
 
-            appointment = Appointment.objects.create(
-                slot_id=slot_id, patient=link.patient, booking_link=link, booked_at=now
-            )
+            try:
+                with transaction.atomic():
+                    appointment = Appointment.objects.create(
+                        slot_id=slot_id, patient=link.patient, booking_link=link, booked_at=now
+                    )
+            except IntegrityError as error:
+                # The database's last guard: the link already has a booked appointment
+                # (say it was locked after booking and then unlocked as active).
+                raise LinkNotBookable("booked") from error
             link.status = BookingLink.Status.BOOKED
             link.save(update_fields=["status"])
             audit_record(

@@ -169,8 +169,10 @@ def booking_link_revoke(*, link: BookingLink, actor) -> bool:
 def booking_link_unlock(*, link: BookingLink, actor) -> bool:
     """Unlock a link locked by wrong dates of birth, resetting its count. Returns whether it changed."""
     with transaction.atomic():
+        # A link locked after it booked goes back to booked, not active: it has had its one booking.
+        booked = Appointment.objects.filter(booking_link=link, status=Appointment.Status.BOOKED).exists()
         changed = BookingLink.objects.filter(pk=link.pk, status__in=UNLOCKABLE).update(
-            status=BookingLink.Status.ACTIVE, failed_attempts=0
+            status=BookingLink.Status.BOOKED if booked else BookingLink.Status.ACTIVE, failed_attempts=0
         )
         if changed:
             audit_record(action=AuditEvent.Action.UNLOCKED, actor=actor, patient=link.patient, booking_link=link)

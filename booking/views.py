@@ -1,23 +1,431 @@
+"""The patient's pages: date of birth, times, confirm, booked, and the calendar file.
+
+Opening a link (GET or HEAD) changes nothing but the "opened" record: phones, chat apps and
+mail scanners fetch links for previews. Only POSTs act, and the rules live in booking/links.py,
+booking/slots.py and booking/appointments.py; these views parse input, call them and render.
+
+Once the date of birth matches, the session remembers that this link (and only this link) was
+verified, with the time it was last used; it lapses after 30 minutes idle. Every response is
+`Cache-Control: no-store`: a shared phone's back button must not show someone's appointment.
+"""
+
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_safe
 
-from booking.models import BookingLink, hash_token
+from booking.appointments import appointment_book, booking_link_booked_appointment
+from booking.calendar import appointment_calendar
+from booking.exceptions import BookingBusy, LinkNotBookable, SlotNotAllowed, SlotTaken
+from booking.forms import DateOfBirthForm, slot_id_from_reference
+from booking.links import (
+    DobCheck,
+    booking_link_find,
+    booking_link_patient_state,
+    booking_link_record_opened,
+    booking_link_verify_dob,
+)
+from booking.models import AppointmentType, BookingLink, Slot
+from booking.references import encode_reference
+from booking.slots import LONDON, slot_list_available
+from booking.throttle import dob_failure_record, dob_failures_exceeded
+from hero.http import client_ip
 
-# Longer than any token we issue (22 characters) with room to spare; anything longer is junk.
-MAX_TOKEN_LENGTH = 64
+VERIFIED_SESSION_KEY = "booking_verified_links"
+VERIFIED_IDLE = timedelta(minutes=30)
+# More free times than this and the times page shows a week at a time.
+ONE_PAGE_LIMIT = 30
+
+# The pages for links that can't be used, whoever opens them. None of them says anything
+# about the patient, so they show before the date of birth.
+STATE_PAGES = {
+    "expired": ("booking/link_expired.html", 410),
+    "revoked": ("booking/link_revoked.html", 410),
+    "locked": ("booking/link_locked.html", 403),
+}
 
 
-def booking_link(request: HttpRequest, token: str) -> HttpResponse:
-    """The patient's entry point. GET changes nothing: previews and mail scanners fetch links.
+# --- Session: which links this browser has verified -------------------------------------------
 
-    The date-of-birth check and the times come with the patient journey (issue 4); until then
-    a valid link shows its practice's name and phone number, and nothing about the patient.
+
+def _verified_links(request: HttpRequest) -> dict[str, float]:
+    value = request.session.get(VERIFIED_SESSION_KEY)
+    return dict(value) if isinstance(value, dict) else {}
+
+
+def _is_verified(request: HttpRequest, link: BookingLink, now: datetime) -> bool:
+    """Whether this browser verified this link less than 30 minutes ago; refreshes the clock if so."""
+    verified = _verified_links(request)
+    last_seen = verified.get(str(link.pk))
+    if last_seen is None:
+        return False
+    if now.timestamp() - last_seen > VERIFIED_IDLE.total_seconds():
+        del verified[str(link.pk)]
+        request.session[VERIFIED_SESSION_KEY] = verified
+        return False
+    verified[str(link.pk)] = now.timestamp()
+    request.session[VERIFIED_SESSION_KEY] = verified
+    return True
+
+
+def _mark_verified(request: HttpRequest, link: BookingLink, now: datetime) -> None:
+    # A new session key on a match, so a key fixed or seen before the check is worth nothing after.
+    request.session.cycle_key()
+    cutoff = now.timestamp() - VERIFIED_IDLE.total_seconds()
+    verified = {pk: seen for pk, seen in _verified_links(request).items() if seen >= cutoff}
+    verified[str(link.pk)] = now.timestamp()
+    request.session[VERIFIED_SESSION_KEY] = verified
+
+
+# --- Shared steps -----------------------------------------------------------------------------
+
+
+def _not_found(request: HttpRequest) -> HttpResponse:
+    return render(request, "booking/link_not_found.html", status=404)
+
+
+def _state_page(request: HttpRequest, link: BookingLink, state: str) -> HttpResponse:
+    template, status = STATE_PAGES[state]
+    return render(request, template, {"organisation": link.organisation}, status=status)
+
+
+def _start_url(token: str) -> str:
+    return reverse("booking:link", kwargs={"token": token})
+
+
+def _open_verified(
+    request: HttpRequest, token: str, *, allow: tuple[str, ...]
+) -> tuple[BookingLink | None, HttpResponse | None]:
+    """The link for a page behind the date of birth, or the response to send instead.
+
+    Unknown tokens get "Link not found"; expired, revoked and locked links their own pages; an
+    unverified (or lapsed) browser goes back to the date of birth; a link in a state the page
+    doesn't serve goes to the page that does (times while active, booked once booked).
     """
-    link = None
-    if len(token) <= MAX_TOKEN_LENGTH:
-        link = BookingLink.objects.select_related("organisation").filter(token_digest=hash_token(token)).first()
+    link = booking_link_find(token)
     if link is None:
-        return render(request, "booking/link_not_found.html", status=404)
-    return render(request, "booking/link_pending.html", {"organisation": link.organisation})
+        return None, _not_found(request)
+    now = timezone.now()
+    state = booking_link_patient_state(link=link, now=now)
+    if state in STATE_PAGES:
+        return None, _state_page(request, link, state)
+    if not _is_verified(request, link, now):
+        return None, redirect(_start_url(token))
+    if state not in allow:
+        return None, redirect(_after_verification_url(token, state))
+    return link, None
+
+
+def _after_verification_url(token: str, state: str) -> str:
+    return reverse("booking:booked" if state == "booked" else "booking:times", kwargs={"token": token})
+
+
+# --- Presenting times -------------------------------------------------------------------------
+
+
+def time_label(moment: datetime) -> str:
+    """NHS.UK style: 9am, 9:30am, midday, 2:15pm, midnight."""
+    local = timezone.localtime(moment, LONDON)
+    if local.minute == 0 and local.hour == 12:
+        return "midday"
+    if local.minute == 0 and local.hour == 0:
+        return "midnight"
+    hour = local.hour % 12 or 12
+    suffix = "am" if local.hour < 12 else "pm"
+    return f"{hour}{suffix}" if local.minute == 0 else f"{hour}:{local.minute:02d}{suffix}"
+
+
+def day_label(day: date, *, today: date) -> str:
+    """Tuesday 1 December, with the year when it isn't this year."""
+    label = f"{day:%A} {day.day} {day:%B}"
+    return label if day.year == today.year else f"{label} {day.year}"
+
+
+@dataclass
+class SlotChoice:
+    reference: str
+    time: str
+    day: str
+    practitioner: str
+
+
+@dataclass
+class Day:
+    label: str
+    choices: list[SlotChoice] = field(default_factory=list)
+
+
+@dataclass
+class TimesPage:
+    next_available: SlotChoice | None
+    days: list[Day]
+    week_label: str = ""
+    previous_week: int | None = None
+    next_week: int | None = None
+    previous_label: str = ""
+    next_label: str = ""
+
+
+def _choice(slot: Slot, today: date) -> SlotChoice:
+    return SlotChoice(
+        reference=encode_reference(slot.pk, namespace="slot"),
+        time=time_label(slot.start),
+        day=day_label(timezone.localtime(slot.start, LONDON).date(), today=today),
+        practitioner=slot.practitioner.name,
+    )
+
+
+def _week_param(value: str | None) -> int:
+    try:
+        return max(0, int(value or 0))
+    except (TypeError, ValueError):
+        return 0
+
+
+def times_page(*, slots: list[Slot], week: int, today: date) -> TimesPage:
+    """The earliest time on its own, then the rest by London day, a week at a time when there are many."""
+    if not slots:
+        return TimesPage(next_available=None, days=[])
+    rest = slots[1:]
+    local_days = [timezone.localtime(slot.start, LONDON).date() for slot in rest]
+    page = TimesPage(next_available=_choice(slots[0], today), days=[])
+    chosen = list(zip(rest, local_days, strict=True))
+    if len(rest) > ONE_PAGE_LIMIT:
+        # Only weeks (Monday to Sunday) that have times, so Next never lands on an empty week.
+        weeks = sorted({day - timedelta(days=day.weekday()) for day in local_days})
+        week = min(week, len(weeks) - 1)
+        monday = weeks[week]
+        chosen = [(slot, day) for slot, day in chosen if monday <= day < monday + timedelta(days=7)]
+        page.week_label = f"{day_label(monday, today=today)} to {day_label(monday + timedelta(days=6), today=today)}"
+        if week > 0:
+            page.previous_week = week - 1
+            page.previous_label = f"Week of {day_label(weeks[week - 1], today=today)}"
+        if week < len(weeks) - 1:
+            page.next_week = week + 1
+            page.next_label = f"Week of {day_label(weeks[week + 1], today=today)}"
+    days: dict[date, Day] = {}
+    for slot, day in chosen:
+        days.setdefault(day, Day(label=day_label(day, today=today))).choices.append(_choice(slot, today))
+    page.days = list(days.values())
+    return page
+
+
+def _render_times(
+    request: HttpRequest, link: BookingLink, *, week: int = 0, error: str = "", status: int = 200
+) -> HttpResponse:
+    now = timezone.now()
+    today = timezone.localdate(now, LONDON)
+    slots = slot_list_available(link=link, now=now)
+    page = times_page(slots=slots, week=week, today=today)
+    return render(
+        request,
+        "booking/times.html",
+        {
+            "organisation": link.organisation,
+            "link": link,
+            "token": request.resolver_match.kwargs["token"],
+            "page": page,
+            "error": error,
+            "is_video": link.appointment_type.mode == AppointmentType.Mode.VIDEO,
+            "is_telephone": link.appointment_type.mode == AppointmentType.Mode.TELEPHONE,
+        },
+        status=status,
+    )
+
+
+# --- Views ------------------------------------------------------------------------------------
+
+
+@never_cache
+@require_http_methods(["GET", "HEAD", "POST"])
+def booking_link(request: HttpRequest, token: str) -> HttpResponse:
+    """The short link: the date-of-birth page (GET), and the check itself (POST)."""
+    link = booking_link_find(token)
+    if link is None:
+        return _not_found(request)
+    now = timezone.now()
+    state = booking_link_patient_state(link=link, now=now)
+    if request.method == "POST":
+        return _check_date_of_birth(request, link, token=token, state=state, now=now)
+    booking_link_record_opened(link=link, ip_address=client_ip(request))
+    if state in STATE_PAGES:
+        return _state_page(request, link, state)
+    if _is_verified(request, link, now):
+        return redirect(_after_verification_url(token, state))
+    return _render_date_of_birth(request, link, token=token, form=DateOfBirthForm())
+
+
+def _render_date_of_birth(
+    request: HttpRequest, link: BookingLink, *, token: str, form: DateOfBirthForm, mismatch: str = ""
+) -> HttpResponse:
+    # Only the practice's name shows here: nothing about the patient or their appointment
+    # until the date of birth matches.
+    return render(
+        request,
+        "booking/date_of_birth.html",
+        {"organisation": link.organisation, "token": token, "form": form, "mismatch": mismatch},
+    )
+
+
+def _check_date_of_birth(
+    request: HttpRequest, link: BookingLink, *, token: str, state: str, now: datetime
+) -> HttpResponse:
+    if state in STATE_PAGES:
+        return _state_page(request, link, state)
+    ip_address = client_ip(request)
+    if dob_failures_exceeded(ip_address=ip_address):
+        return render(request, "booking/too_many_tries.html", {"organisation": link.organisation}, status=429)
+    form = DateOfBirthForm(request.POST, today=timezone.localdate(now, LONDON))
+    if not form.is_valid():
+        return _render_date_of_birth(request, link, token=token, form=form)
+    result, tries_left = booking_link_verify_dob(
+        link=link, date_of_birth=form.cleaned_data["date_of_birth"], ip_address=ip_address
+    )
+    if result is DobCheck.MATCH:
+        _mark_verified(request, link, now)
+        return redirect(_after_verification_url(token, state))
+    dob_failure_record(ip_address=ip_address)
+    if result is DobCheck.LOCKED or tries_left <= 0:
+        return _state_page(request, link, "locked")
+    tries = f"{tries_left} {'try' if tries_left == 1 else 'tries'}"
+    return _render_date_of_birth(
+        request,
+        link,
+        token=token,
+        form=form,
+        mismatch=f"The date of birth does not match. You have {tries} left.",
+    )
+
+
+@never_cache
+@require_safe
+def times(request: HttpRequest, token: str) -> HttpResponse:
+    link, response = _open_verified(request, token, allow=("active",))
+    if response is not None:
+        return response
+    return _render_times(request, link, week=_week_param(request.GET.get("week")))
+
+
+@never_cache
+@require_http_methods(["GET", "HEAD", "POST"])
+def confirm(request: HttpRequest, token: str) -> HttpResponse:
+    """GET shows the chosen time with "Book appointment"; POST books it."""
+    link, response = _open_verified(request, token, allow=("active",))
+    if response is not None:
+        return response
+    if request.method == "POST":
+        return _book(request, link, token=token)
+    slot_id = slot_id_from_reference(request.GET.get("slot"))
+    if slot_id is None:
+        return _render_times(request, link, error="Choose a time")
+    slot = next((slot for slot in slot_list_available(link=link) if slot.pk == slot_id), None)
+    if slot is None:
+        return _render_times(
+            request, link, error="Sorry, that time is no longer available. Choose another time.", status=409
+        )
+    today = timezone.localdate(timezone.now(), LONDON)
+    return render(
+        request,
+        "booking/confirm.html",
+        {
+            "organisation": link.organisation,
+            "link": link,
+            "token": token,
+            "slot": slot,
+            "choice": _choice(slot, today),
+            "end_time": time_label(slot.end),
+            "is_video": link.appointment_type.mode == AppointmentType.Mode.VIDEO,
+            "is_telephone": link.appointment_type.mode == AppointmentType.Mode.TELEPHONE,
+        },
+    )
+
+
+def _book(request: HttpRequest, link: BookingLink, *, token: str) -> HttpResponse:
+    slot_reference = request.POST.get("slot", "")
+    slot_id = slot_id_from_reference(slot_reference)
+    context = {"organisation": link.organisation, "token": token}
+    if slot_id is None:
+        return render(
+            request, "booking/slot_not_allowed.html", {**context, "message": SlotNotAllowed().message}, status=400
+        )
+    try:
+        appointment_book(link_id=link.pk, slot_id=slot_id, ip_address=client_ip(request))
+    except SlotTaken as error:
+        return _render_times(request, link, error=error.message, status=409)
+    except SlotNotAllowed as error:
+        return render(request, "booking/slot_not_allowed.html", {**context, "message": error.message}, status=400)
+    except LinkNotBookable as error:
+        # A double submit, or another tab that booked first: the link booked once; show that.
+        if error.state in STATE_PAGES:
+            return _state_page(request, link, error.state)
+        return redirect(reverse("booking:booked", kwargs={"token": token}))
+    except BookingBusy as error:
+        response = render(
+            request, "booking/busy.html", {**context, "message": error.message, "slot": slot_reference}, status=503
+        )
+        response["Retry-After"] = "5"
+        return response
+    return redirect(reverse("booking:booked", kwargs={"token": token}))
+
+
+@never_cache
+@require_safe
+def booked(request: HttpRequest, token: str) -> HttpResponse:
+    link, response = _open_verified(request, token, allow=("booked",))
+    if response is not None:
+        return response
+    appointment = booking_link_booked_appointment(link=link)
+    if appointment is None:
+        # Booked, then cancelled by the practice: the link has done its one booking.
+        return render(request, "booking/link_used.html", {"organisation": link.organisation}, status=410)
+    slot = appointment.slot
+    start = timezone.localtime(slot.start, LONDON)
+    return render(
+        request,
+        "booking/booked.html",
+        {
+            "organisation": link.organisation,
+            "token": token,
+            "appointment": appointment,
+            "slot": slot,
+            "appointment_type": slot.appointment_type,
+            "date": f"{start:%A} {start.day} {start:%B} {start.year}",
+            "start_time": time_label(slot.start),
+            "end_time": time_label(slot.end),
+            "is_video": slot.appointment_type.mode == AppointmentType.Mode.VIDEO,
+            "is_telephone": slot.appointment_type.mode == AppointmentType.Mode.TELEPHONE,
+        },
+    )
+
+
+@never_cache
+@require_safe
+def appointment_ics(request: HttpRequest, token: str) -> HttpResponse:
+    link, response = _open_verified(request, token, allow=("booked",))
+    if response is not None:
+        return response
+    appointment = booking_link_booked_appointment(link=link)
+    if appointment is None:
+        return redirect(reverse("booking:booked", kwargs={"token": token}))
+    response = HttpResponse(
+        appointment_calendar(appointment=appointment, organisation=link.organisation),
+        content_type="text/calendar; charset=utf-8",
+    )
+    response["Content-Disposition"] = 'attachment; filename="appointment.ics"'
+    return response
+
+
+@never_cache
+def link_not_found(request: HttpRequest, rest: str = "") -> HttpResponse:
+    """Anything else under /b/: a token with a slash in it, a path cut short, an extra part."""
+    if len(rest) > 1 and rest.endswith("/") and rest.count("/") == 1:
+        # Some apps add a slash to the end of a link they show.
+        return redirect(_start_url(rest[:-1]))
+    return _not_found(request)

@@ -254,3 +254,26 @@ class TestBooking:
         agreement.ended_at = None
         agreement.save()
         assert appointment_book(link_id=shared.pk, slot_id=slot.pk).slot == slot
+
+
+class TestLockedAfterBooking:
+    def test_unlocking_a_link_locked_after_it_booked_returns_it_to_booked(self, practice, link):
+        from booking.links import booking_link_unlock
+
+        appointment_book(link_id=link.pk, slot_id=free_slots(practice)[0].pk)
+        for _ in range(5):
+            booking_link_verify_dob(link=link, date_of_birth=date(1990, 1, 1), ip_address=None)
+        link.refresh_from_db()
+        assert link.status == "locked"
+        booking_link_unlock(link=link, actor=None)
+        link.refresh_from_db()
+        assert (link.status, link.failed_attempts) == ("booked", 0)
+
+    def test_a_second_booking_on_a_link_is_refused_even_if_its_status_says_active(self, practice, link):
+        first, second = free_slots(practice)[:2]
+        appointment_book(link_id=link.pk, slot_id=first.pk)
+        BookingLink.objects.filter(pk=link.pk).update(status="active")
+        with pytest.raises(LinkNotBookable) as error:
+            appointment_book(link_id=link.pk, slot_id=second.pk)
+        assert error.value.state == "booked"
+        assert Slot.objects.get(pk=second.pk).status == "free"

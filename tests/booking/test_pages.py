@@ -44,13 +44,15 @@ class TestLinkEntryPoint:
         for detail in (link.patient.first_name, link.patient.last_name, link.patient.nhs_number, "1980"):
             assert detail not in content
 
-    def test_opening_a_link_changes_nothing(self, client):
+    def test_opening_a_link_changes_nothing_but_the_opened_record(self, client):
         link = BookingLinkFactory()
         before = BookingLink.objects.filter(pk=link.pk).values().get()
         client.get(link.get_absolute_url())
         client.head(link.get_absolute_url())
-        assert BookingLink.objects.filter(pk=link.pk).values().get() == before
-        assert not AuditEvent.objects.exists()
+        after = BookingLink.objects.filter(pk=link.pk).values().get()
+        assert after["first_opened_at"] is not None
+        assert {**after, "first_opened_at": None} == before
+        assert set(AuditEvent.objects.values_list("action", flat=True)) == {AuditEvent.Action.OPENED}
 
 
 class TestSecurityHeaders:
@@ -72,3 +74,11 @@ def test_a_form_sent_without_its_csrf_token_gets_a_plain_english_page():
     response = Client(enforce_csrf_checks=True).post("/accounts/login/", {"username": "a", "password": "b"})
     assert response.status_code == 403
     assert b"Sorry, we could not send that form" in response.content
+
+
+def test_a_member_of_staff_opening_a_patients_link_gets_no_script(client):
+    from tests.factories import UserFactory
+
+    client.force_login(UserFactory())
+    link = BookingLinkFactory()
+    assert b"<script" not in client.get(link.get_absolute_url()).content

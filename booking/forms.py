@@ -1,0 +1,100 @@
+"""The patient's forms: the date of birth (NHS.UK date input) and the choice of a time."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from booking.references import decode_reference
+
+# Patients' dates of birth start here (the database's plausibility check says the same).
+EARLIEST_YEAR = 1880
+PARTS = ("day", "month", "year")
+_ONE_OR_TWO_DIGITS = re.compile(r"^[0-9]{1,2}$")
+_FOUR_DIGITS = re.compile(r"^[0-9]{4}$")
+
+
+class DatePartField(forms.CharField):
+    """One box of the date input. Free text: the form checks the date as a whole, with one message."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(required=False, **kwargs)
+        # CharField refuses null characters with a message of its own; the form's "must be a
+        # real date" covers them like any other character that isn't a digit.
+        self.validators = []
+
+
+class DateOfBirthForm(forms.Form):
+    """Day, Month and Year boxes. Impossible, future or malformed dates are form errors.
+
+    They never reach the date-of-birth check, so they never count as a try: mail scanners and
+    people mistyping submit forms too. `invalid_parts` names the boxes to mark as wrong.
+    """
+
+    day = DatePartField(label="Day")
+    month = DatePartField(label="Month")
+    year = DatePartField(label="Year")
+
+    error_messages = {
+        "required": "Enter your date of birth",
+        "incomplete": "Date of birth must include a %(missing)s",
+        "invalid": "Date of birth must be a real date",
+        "year_length": "Year must include 4 numbers",
+        "future": "Date of birth must be in the past",
+        "too_early": f"Date of birth must be in {EARLIEST_YEAR} or later",
+    }
+
+    def __init__(self, *args, today: date | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.today = today
+        self.invalid_parts: list[str] = []
+
+    def _fail(self, code: str, parts: list[str], **params) -> None:
+        self.invalid_parts = parts
+        raise ValidationError(self.error_messages[code], code=code, params=params or None)
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        values = {part: (cleaned.get(part) or "").strip() for part in PARTS}
+        missing = [part for part in PARTS if not values[part]]
+        if len(missing) == len(PARTS):
+            self._fail("required", list(PARTS))
+        if missing:
+            self._fail("incomplete", missing, missing=" and ".join(missing))
+        not_numbers = [
+            part for part in PARTS if not (_FOUR_DIGITS if part == "year" else _ONE_OR_TWO_DIGITS).match(values[part])
+        ]
+        if not_numbers == ["year"] and values["year"].isascii() and values["year"].isdigit():
+            self._fail("year_length", ["year"])
+        if not_numbers:
+            self._fail("invalid", not_numbers)
+        try:
+            value = date(int(values["year"]), int(values["month"]), int(values["day"]))
+        except ValueError:
+            self._fail("invalid", list(PARTS))
+        if value > (self.today or timezone.localdate()):
+            self._fail("future", list(PARTS))
+        if value.year < EARLIEST_YEAR:
+            self._fail("too_early", ["year"])
+        cleaned["date_of_birth"] = value
+        return cleaned
+
+    @property
+    def error_message(self) -> str:
+        errors = self.non_field_errors()
+        return errors[0] if errors else ""
+
+    @property
+    def first_invalid_part(self) -> str:
+        return self.invalid_parts[0] if self.invalid_parts else "day"
+
+
+def slot_id_from_reference(reference: str | None) -> int | None:
+    """The slot's id for the reference in a URL or form, or None for anything that isn't one."""
+    if not reference or len(reference) > 32:
+        return None
+    return decode_reference(reference, namespace="slot")
