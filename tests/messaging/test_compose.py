@@ -180,7 +180,9 @@ class TestTheBuilderPage:
         assert ">Flu vaccination</option>" in content
         assert f">Smear test ({hub.organisation.name})</option>" in content
         assert "Staff only" not in content
-        assert f'value="{other_practice.appointment_type.pk}"' not in content
+        type_select = re.search(r'name="appointment_type".*?</select>', content, re.S).group(0)
+        assert f'value="{other_practice.appointment_type.pk}"' not in type_select
+        assert f'value="{practice.appointment_type.pk}"' in type_select
 
     @pytest.mark.parametrize(
         ("change", "reason"),
