@@ -71,7 +71,7 @@ def test_staff_send_a_self_booking_link_by_sms(page, practice):
     expect(dialog).to_be_hidden()
     message_box = page.get_by_label("Message")
     expect(message_box).to_have_value(re.compile(r"flu jab: \{\{Appointment Link\}\}$"))
-    expect(page.get_by_text("Appointment link")).to_be_visible()
+    expect(page.get_by_role("heading", name="Appointment link")).to_be_visible()
 
     # 8. Extra context for the patient.
     message_box.press("End")
