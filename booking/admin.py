@@ -18,6 +18,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html_join
 
+from booking.admin_scope import OrganisationScopedAdmin
 from booking.appointments import appointment_cancel
 from booking.links import booking_link_revoke, booking_link_unlock
 from booking.models import (
@@ -49,7 +50,8 @@ class StaffMembershipInline(admin.TabularInline):
 
 
 @admin.register(Organisation)
-class OrganisationAdmin(admin.ModelAdmin):
+class OrganisationAdmin(OrganisationScopedAdmin):
+    organisation_lookups = ("pk",)
     list_display = ["name", "ods_code", "kind", "phone_for_display", "sms_sender_name"]
     list_filter = ["kind"]
     search_fields = ["name", "ods_code"]
@@ -70,7 +72,7 @@ class StaffMembershipAdmin(admin.ModelAdmin):
 
 
 @admin.register(Location)
-class LocationAdmin(admin.ModelAdmin):
+class LocationAdmin(OrganisationScopedAdmin):
     list_display = ["name", "organisation", "town", "postcode", "is_active"]
     list_filter = ["is_active", "organisation"]
     search_fields = ["name", "address_line_1", "town", "postcode", "organisation__name"]
@@ -79,7 +81,7 @@ class LocationAdmin(admin.ModelAdmin):
 
 
 @admin.register(Practitioner)
-class PractitionerAdmin(admin.ModelAdmin):
+class PractitionerAdmin(OrganisationScopedAdmin):
     list_display = ["name", "role", "organisation", "location_names", "is_active"]
     list_filter = ["is_active", "organisation"]
     search_fields = ["name", "role", "organisation__name"]
@@ -95,7 +97,7 @@ class PractitionerAdmin(admin.ModelAdmin):
 
 
 @admin.register(AppointmentType)
-class AppointmentTypeAdmin(admin.ModelAdmin):
+class AppointmentTypeAdmin(OrganisationScopedAdmin):
     list_display = [
         "name",
         "organisation",
@@ -163,7 +165,8 @@ class GenerateSlotsForm(forms.Form):
 
 
 @admin.register(Rota)
-class RotaAdmin(admin.ModelAdmin):
+class RotaAdmin(OrganisationScopedAdmin):
+    organisation_lookups = ("location__organisation",)
     form = RotaForm
     list_display = [
         "practitioner",
@@ -251,7 +254,8 @@ class SlotDateFilter(admin.SimpleListFilter):
 
 
 @admin.register(Slot)
-class SlotAdmin(admin.ModelAdmin):
+class SlotAdmin(OrganisationScopedAdmin):
+    organisation_lookups = ("location__organisation",)
     list_display = ["start", "end", "appointment_type", "practitioner", "location", "status"]
     list_filter = [SlotDateFilter, "status", "location__organisation", "location", "appointment_type"]
     search_fields = ["practitioner__name", "location__name", "appointment_type__name"]
@@ -302,7 +306,7 @@ class PatientForm(forms.ModelForm):
 
 
 @admin.register(Patient)
-class PatientAdmin(admin.ModelAdmin):
+class PatientAdmin(OrganisationScopedAdmin):
     form = PatientForm
     list_display = [
         "full_name",
@@ -332,7 +336,8 @@ class PatientAdmin(admin.ModelAdmin):
 
 
 @admin.register(SharingAgreement)
-class SharingAgreementAdmin(admin.ModelAdmin):
+class SharingAgreementAdmin(OrganisationScopedAdmin):
+    organisation_lookups = ("host", "partner")
     list_display = ["host", "partner", "type_count", "location_count", "created_at", "ended_at"]
     list_filter = ["host", "partner"]
     search_fields = ["host__name", "partner__name"]
@@ -358,7 +363,7 @@ class SharingAgreementAdmin(admin.ModelAdmin):
 
 
 @admin.register(BookingLink)
-class BookingLinkAdmin(admin.ModelAdmin):
+class BookingLinkAdmin(OrganisationScopedAdmin):
     """Links are made by sending a message; here admins look at them, revoke and unlock them."""
 
     list_display = ["reference", "patient", "appointment_type", "location", "status", "expires_at", "created_at"]
@@ -411,8 +416,13 @@ class BookingLinkAdmin(admin.ModelAdmin):
 
 
 @admin.register(Appointment)
-class AppointmentAdmin(admin.ModelAdmin):
-    """Appointments are made by booking; here admins look at them and can cancel them."""
+class AppointmentAdmin(OrganisationScopedAdmin):
+    """Appointments are made by booking; here admins look at them and can cancel them.
+
+    In scope for the host running the clinic and for the patient's own practice.
+    """
+
+    organisation_lookups = ("slot__location__organisation", "patient__organisation")
 
     list_display = ["reference", "patient", "slot_start", "appointment_type", "practitioner", "status", "booked_at"]
     list_filter = ["status", "slot__location__organisation", "slot__appointment_type"]
@@ -465,7 +475,7 @@ class AppointmentAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(OrganisationScopedAdmin):
     """Read-only: the table is append-only in the database too."""
 
     list_display = ["created_at", "action", "actor", "organisation", "patient", "ip_address"]

@@ -3,11 +3,12 @@ from __future__ import annotations
 from django.contrib import admin
 from django.http import HttpRequest
 
+from booking.admin_scope import OrganisationScopedAdmin
 from messaging.models import Message, MessageTemplate
 
 
 @admin.register(MessageTemplate)
-class MessageTemplateAdmin(admin.ModelAdmin):
+class MessageTemplateAdmin(OrganisationScopedAdmin):
     list_display = ["name", "organisation", "is_active"]
     list_filter = ["is_active", "organisation"]
     search_fields = ["name", "body", "organisation__name"]
@@ -16,7 +17,7 @@ class MessageTemplateAdmin(admin.ModelAdmin):
 
 
 @admin.register(Message)
-class MessageAdmin(admin.ModelAdmin):
+class MessageAdmin(OrganisationScopedAdmin):
     """Messages are written and sent on the staff pages; here they can only be read."""
 
     list_display = ["created_at", "patient", "channel", "status", "organisation", "sent_by"]

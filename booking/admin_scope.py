@@ -1,0 +1,102 @@
+"""Django admin for an organisation's own admins: they see and change only their organisations.
+
+Superusers see everything. A member of staff with `is_staff` and an "admin" StaffMembership
+gets the models below, narrowed to the organisations they administer: list pages, change and
+delete pages (another organisation's object is a 404), foreign-key choices, autocomplete and
+raw-id popups (both go through the related model's admin, so they are narrowed too), and
+actions (they act on the narrowed queryset). Models not built on this class (users, groups,
+memberships, task results) stay with Django's own permissions, which these admins don't have.
+"""
+
+from __future__ import annotations
+
+from functools import reduce
+from operator import or_
+
+from django.contrib import admin
+from django.db.models import Q, QuerySet
+from django.http import Http404, HttpRequest
+
+from booking.models import StaffMembership
+
+
+def admin_organisation_ids(user) -> list[int]:
+    """The organisations this user administers (role "admin"), cached on the user object."""
+    if not getattr(user, "is_authenticated", False):
+        return []
+    cached = getattr(user, "_admin_organisation_ids", None)
+    if cached is None:
+        cached = list(
+            StaffMembership.objects.filter(user=user, role=StaffMembership.Role.ADMIN).values_list(
+                "organisation_id", flat=True
+            )
+        )
+        user._admin_organisation_ids = cached
+    return cached
+
+
+class OrganisationScopedAdmin(admin.ModelAdmin):
+    # Paths from the model to an Organisation; an object is in scope when any of them is one of
+    # the user's. "pk" means the model is Organisation itself.
+    organisation_lookups: tuple[str, ...] = ("organisation",)
+
+    def _is_organisation_admin(self, request: HttpRequest) -> bool:
+        user = request.user
+        return bool(user.is_active and user.is_staff and admin_organisation_ids(user))
+
+    def _scope(self, request: HttpRequest) -> Q:
+        ids = admin_organisation_ids(request.user)
+        return reduce(or_, (Q(**{f"{lookup}__in": ids}) for lookup in self.organisation_lookups))
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        queryset = super().get_queryset(request)
+        if request.user.is_superuser:
+            return queryset
+        if not self._is_organisation_admin(request):
+            return queryset.none()
+        scoped = queryset.filter(self._scope(request))
+        # Lookups through many-to-many or reverse relations can repeat rows.
+        return scoped.distinct() if any("__" in lookup for lookup in self.organisation_lookups) else scoped
+
+    def _in_scope(self, request: HttpRequest, obj) -> bool:
+        return obj is None or self.get_queryset(request).filter(pk=obj.pk).exists()
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_superuser or self._is_organisation_admin(request)
+
+    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
+        if request.user.is_superuser:
+            return super().has_view_permission(request, obj)
+        return self._is_organisation_admin(request) and self._in_scope(request, obj)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_superuser or self._is_organisation_admin(request)
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        if request.user.is_superuser:
+            return super().has_change_permission(request, obj)
+        return self._is_organisation_admin(request) and self._in_scope(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        if request.user.is_superuser:
+            return super().has_delete_permission(request, obj)
+        return self._is_organisation_admin(request) and self._in_scope(request, obj)
+
+    def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
+        # Django redirects to the admin index for a missing object; for another organisation's
+        # object that would say "doesn't exist" with a 302. A plain 404 says nothing either way.
+        raise Http404("Not found.")
+
+    def _narrow(self, db_field, request: HttpRequest, kwargs: dict) -> dict:
+        if request.user.is_superuser:
+            return kwargs
+        related_admin = self.admin_site._registry.get(db_field.related_model)
+        if isinstance(related_admin, OrganisationScopedAdmin):
+            kwargs["queryset"] = related_admin.get_queryset(request)
+        return kwargs
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        return super().formfield_for_foreignkey(db_field, request, **self._narrow(db_field, request, kwargs))
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        return super().formfield_for_manytomany(db_field, request, **self._narrow(db_field, request, kwargs))

@@ -1,0 +1,263 @@
+"""Who may see what in Django admin: an organisation's admin sees only their organisations.
+
+The matrix: as admin, manager and staff of organisation A, every admin list, change, delete and
+history page, autocomplete and action against organisation B's records; each is refused (404,
+403 or a login redirect), shows nothing of B's, and changes nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.contrib import admin
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.auth.models import Group, User
+from django.urls import reverse
+from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
+
+from booking.admin_scope import OrganisationScopedAdmin
+from booking.models import (
+    Appointment,
+    AppointmentType,
+    AuditEvent,
+    BookingLink,
+    Location,
+    Organisation,
+    Patient,
+    Practitioner,
+    Rota,
+    SharingAgreement,
+    Slot,
+    StaffMembership,
+)
+from messaging.models import Message, MessageTemplate
+from tests.factories import (
+    AppointmentFactory,
+    AuditEventFactory,
+    BookingLinkFactory,
+    MessageFactory,
+    MessageTemplateFactory,
+    OrganisationFactory,
+    SharingAgreementFactory,
+    StaffMembershipFactory,
+    UserFactory,
+)
+from tests.messaging.conftest import make_practice
+
+pytestmark = pytest.mark.django_db
+
+SCOPED = [
+    model for model, model_admin in admin.site._registry.items() if isinstance(model_admin, OrganisationScopedAdmin)
+]
+SUPERUSER_ONLY = [User, Group, StaffMembership, DBTaskResult]
+
+
+def world(name: str) -> dict:
+    """One organisation with a record of every kind the admin shows."""
+    practice = make_practice(name)
+    slot = Slot.objects.filter(appointment_type=practice.appointment_type).order_by("start").first()
+    link = BookingLinkFactory(
+        patient=practice.patient, appointment_type=practice.appointment_type, location=practice.location
+    )
+    Slot.objects.filter(pk=slot.pk).update(status="booked")
+    appointment = AppointmentFactory(slot=slot, patient=practice.patient, booking_link=link)
+    partner = OrganisationFactory(name=f"{name} partner")
+    agreement = SharingAgreementFactory(host=practice.organisation, partner=partner)
+    return {
+        Organisation: practice.organisation,
+        Location: practice.location,
+        Practitioner: practice.practitioner,
+        AppointmentType: practice.appointment_type,
+        Rota: Rota.objects.get(practitioner=practice.practitioner),
+        Slot: Slot.objects.filter(appointment_type=practice.appointment_type, status="free").first(),
+        Patient: practice.patient,
+        BookingLink: link,
+        Appointment: appointment,
+        AuditEvent: AuditEventFactory(patient=practice.patient),
+        SharingAgreement: agreement,
+        MessageTemplate: MessageTemplateFactory(organisation=practice.organisation),
+        Message: MessageFactory(patient=practice.patient),
+        "practice": practice,
+    }
+
+
+@pytest.fixture
+def ours():
+    return world("Riverside")
+
+
+@pytest.fixture
+def theirs():
+    return world("Hillview")
+
+
+def member(organisation, role: str, *, is_staff: bool) -> User:
+    user = UserFactory(is_staff=is_staff)
+    StaffMembershipFactory(user=user, organisation=organisation, role=role)
+    return user
+
+
+@pytest.fixture
+def org_admin_client(client, ours):
+    client.force_login(member(ours[Organisation], StaffMembership.Role.ADMIN, is_staff=True))
+    return client
+
+
+def url(model, view: str, *args) -> str:
+    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_{view}", args=args)
+
+
+def test_every_scoped_model_is_covered():
+    assert set(SCOPED) == {
+        Organisation,
+        Location,
+        Practitioner,
+        AppointmentType,
+        Rota,
+        Slot,
+        Patient,
+        SharingAgreement,
+        BookingLink,
+        Appointment,
+        AuditEvent,
+        MessageTemplate,
+        Message,
+    }
+
+
+@pytest.mark.parametrize("model", SCOPED, ids=lambda model: model._meta.label)
+class TestAnOrganisationsAdmin:
+    def test_the_list_shows_ours_and_nothing_of_theirs(self, org_admin_client, ours, theirs, model):
+        response = org_admin_client.get(url(model, "changelist"))
+        assert response.status_code == 200
+        shown = {obj.pk for obj in response.context["cl"].result_list}
+        assert ours[model].pk in shown
+        assert theirs[model].pk not in shown
+
+    def test_their_change_delete_and_history_pages_are_not_found(self, org_admin_client, theirs, model):
+        for view in ("change", "delete", "history"):
+            # 403 where nobody may delete that kind of record at all (appointments, audit events, messages).
+            assert org_admin_client.get(url(model, view, theirs[model].pk)).status_code in (403, 404), view
+
+    def test_our_change_page_opens(self, org_admin_client, ours, model):
+        assert org_admin_client.get(url(model, "change", ours[model].pk)).status_code == 200
+
+    def test_posting_a_change_or_delete_to_theirs_changes_nothing(self, org_admin_client, theirs, model):
+        obj = theirs[model]
+        before = model.objects.filter(pk=obj.pk).values().get()
+        assert org_admin_client.post(url(model, "change", obj.pk), {}).status_code in (403, 404)
+        assert org_admin_client.post(url(model, "delete", obj.pk), {"post": "yes"}).status_code in (403, 404)
+        assert model.objects.filter(pk=obj.pk).values().get() == before
+
+    def test_deleting_theirs_through_the_list_action_changes_nothing(self, org_admin_client, theirs, model):
+        obj = theirs[model]
+        org_admin_client.post(
+            url(model, "changelist"), {"action": "delete_selected", ACTION_CHECKBOX_NAME: [obj.pk], "post": "yes"}
+        )
+        assert model.objects.filter(pk=obj.pk).exists()
+
+
+class TestChoicesAndAutocomplete:
+    def test_foreign_key_choices_are_only_ours(self, org_admin_client, ours, theirs):
+        form = org_admin_client.get(url(Location, "add")).context["adminform"].form
+        assert list(form.fields["organisation"].queryset) == [ours[Organisation]]
+
+    def test_adding_a_record_to_their_organisation_is_refused(self, org_admin_client, theirs):
+        response = org_admin_client.post(
+            url(Location, "add"),
+            {
+                "organisation": theirs[Organisation].pk,
+                "name": "Sneaky Surgery",
+                "address_line_1": "1 Road",
+                "town": "Leeds",
+                "postcode": "LS1 4AP",
+                "is_active": "on",
+            },
+        )
+        assert response.status_code == 200
+        assert "organisation" in response.context["adminform"].form.errors
+        assert not Location.objects.filter(name="Sneaky Surgery").exists()
+
+    @pytest.mark.parametrize(
+        ("model", "field", "target"),
+        [
+            (Location, "organisation", Organisation),
+            (Rota, "practitioner", Practitioner),
+            (Rota, "location", Location),
+            (Slot, "appointment_type", AppointmentType),
+            (Patient, "organisation", Organisation),
+        ],
+    )
+    def test_autocomplete_offers_only_ours(self, org_admin_client, ours, theirs, model, field, target):
+        response = org_admin_client.get(
+            reverse("admin:autocomplete"),
+            {"app_label": model._meta.app_label, "model_name": model._meta.model_name, "field_name": field, "term": ""},
+        )
+        ids = {int(result["id"]) for result in response.json()["results"]}
+        assert ours[target].pk in ids
+        assert theirs[target].pk not in ids
+
+    def test_raw_id_popups_list_only_ours(self, org_admin_client, ours, theirs):
+        response = org_admin_client.get(url(Patient, "changelist"), {"_popup": "1", "_to_field": "id"})
+        shown = {obj.pk for obj in response.context["cl"].result_list}
+        assert (ours[Patient].pk in shown, theirs[Patient].pk in shown) == (True, False)
+
+
+class TestActionsOnTheirRecords:
+    def post_action(self, client, model, action, objects, **extra):
+        return client.post(
+            url(model, "changelist"), {"action": action, ACTION_CHECKBOX_NAME: [obj.pk for obj in objects], **extra}
+        )
+
+    def test_revoking_their_link_changes_nothing(self, org_admin_client, theirs):
+        link = BookingLinkFactory(
+            patient=theirs[Patient], appointment_type=theirs[AppointmentType], location=theirs[Location]
+        )
+        self.post_action(org_admin_client, BookingLink, "revoke_links", [link])
+        link.refresh_from_db()
+        assert link.status == "active"
+
+    def test_blocking_their_slot_changes_nothing(self, org_admin_client, theirs):
+        self.post_action(org_admin_client, Slot, "block_slots", [theirs[Slot]])
+        assert Slot.objects.get(pk=theirs[Slot].pk).status == "free"
+
+    def test_cancelling_their_appointment_changes_nothing(self, org_admin_client, theirs):
+        self.post_action(org_admin_client, Appointment, "cancel_appointments", [theirs[Appointment]])
+        assert Appointment.objects.get(pk=theirs[Appointment].pk).status == "booked"
+
+    def test_generating_slots_from_their_rota_makes_nothing(self, org_admin_client, theirs):
+        before = Slot.objects.count()
+        today = timezone.localdate()
+        self.post_action(
+            org_admin_client,
+            Rota,
+            "generate_slots",
+            [theirs[Rota]],
+            apply="Generate slots",
+            start_date=today.isoformat(),
+            end_date=(today + timedelta(days=6)).isoformat(),
+        )
+        assert Slot.objects.count() == before
+
+
+class TestOtherRoles:
+    @pytest.mark.parametrize("model", SUPERUSER_ONLY, ids=lambda model: model._meta.label)
+    def test_users_groups_memberships_and_tasks_are_for_superusers(self, org_admin_client, model):
+        assert org_admin_client.get(url(model, "changelist")).status_code == 403
+
+    @pytest.mark.parametrize("role", [StaffMembership.Role.STAFF, StaffMembership.Role.MANAGER])
+    def test_staff_and_managers_without_admin_access_are_sent_to_sign_in(self, client, ours, role):
+        client.force_login(member(ours[Organisation], role, is_staff=False))
+        response = client.get(url(Patient, "changelist"))
+        assert response.status_code == 302
+        assert "/admin/login/" in response["Location"]
+
+    def test_an_admin_flag_without_an_admin_membership_sees_nothing(self, client, ours):
+        client.force_login(member(ours[Organisation], StaffMembership.Role.MANAGER, is_staff=True))
+        assert client.get(url(Patient, "changelist")).status_code == 403
+
+    def test_a_superuser_sees_everyone(self, admin_client, ours, theirs):
+        shown = {obj.pk for obj in admin_client.get(url(Patient, "changelist")).context["cl"].result_list}
+        assert {ours[Patient].pk, theirs[Patient].pk} <= shown
