@@ -18,7 +18,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html_join
 
-from booking.admin_scope import OrganisationScopedAdmin
+from booking.admin_scope import OrganisationScopedAdmin, admin_organisation_ids
 from booking.appointments import appointment_cancel
 from booking.links import booking_link_revoke, booking_link_unlock
 from booking.models import (
@@ -338,6 +338,17 @@ class PatientAdmin(OrganisationScopedAdmin):
 @admin.register(SharingAgreement)
 class SharingAgreementAdmin(OrganisationScopedAdmin):
     organisation_lookups = ("host", "partner")
+
+    def _hosted_by_user(self, request: HttpRequest, obj) -> bool:
+        # The partner may read the agreement; only the host (or a superuser) changes or ends it.
+        return obj is None or request.user.is_superuser or obj.host_id in admin_organisation_ids(request.user)
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return super().has_change_permission(request, obj) and self._hosted_by_user(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return super().has_delete_permission(request, obj) and self._hosted_by_user(request, obj)
+
     list_display = ["host", "partner", "type_count", "location_count", "created_at", "ended_at"]
     list_filter = ["host", "partner"]
     search_fields = ["host__name", "partner__name"]

@@ -20,6 +20,22 @@ def staff_organisation_ids(user) -> list[int]:
     return cached
 
 
+MANAGING_ROLES = (StaffMembership.Role.MANAGER, StaffMembership.Role.ADMIN)
+
+
+def managed_organisation_ids(user) -> list[int]:
+    """Organisations where the user is a manager or admin: unlocking links, the audit trail."""
+    if not getattr(user, "is_authenticated", False):
+        return []
+    cached = getattr(user, "_managed_organisation_ids", None)
+    if cached is None:
+        cached = list(
+            StaffMembership.objects.filter(user=user, role__in=MANAGING_ROLES).values_list("organisation_id", flat=True)
+        )
+        user._managed_organisation_ids = cached
+    return cached
+
+
 def staff_organisations(user) -> list[Organisation]:
     return list(Organisation.objects.filter(pk__in=staff_organisation_ids(user)).order_by("name"))
 

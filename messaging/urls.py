@@ -6,6 +6,8 @@ app_name = "messaging"
 
 urlpatterns = [
     path("messages/", views.message_list, name="list"),
+    path("appointments/", views.appointments, name="appointments"),
+    path("audit/", views.audit_trail, name="audit"),
     path("messages/new/", views.compose, name="compose"),
     path("messages/new/patients/", views.patient_results, name="patient_results"),
     path("messages/new/count/", views.message_count, name="count"),

@@ -8,25 +8,29 @@ the same steps quicker (live counts, the dialog, inserting the token at the curs
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 from django.conf import settings
 from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Prefetch
+from django.db.models import Prefetch, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from booking.audit import audit_record, audit_record_many
 from booking.links import DEFAULT_EXPIRY, LinkExpiry, booking_link_revoke, booking_link_state, booking_link_unlock
-from booking.models import Appointment, BookingLink
+from booking.models import Appointment, AuditEvent, BookingLink
 from booking.patients import patient_search
 from booking.references import decode_reference, encode_reference
 from booking.slots import slot_count_available
 from hero.http import client_ip
-from messaging.access import get_patient_for_staff, staff_organisation_ids
+from messaging.access import get_patient_for_staff, managed_organisation_ids, staff_organisation_ids
 from messaging.exceptions import MessageNotSent
 from messaging.forms import ComposeForm
 from messaging.models import Channel, Message
@@ -52,8 +56,9 @@ def _messages_for(user):
     )
 
 
-def _with_link_states(messages_list):
+def _with_link_states(messages_list, *, managed_ids=()):
     for message in messages_list:
+        message.can_unlock = message.organisation_id in managed_ids
         link = message.booking_link
         if link is not None:
             appointments = getattr(link, "booked_appointments", [])
@@ -66,8 +71,14 @@ def _with_link_states(messages_list):
 @never_cache
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    recent = _with_link_states(list(_messages_for(request.user)[:RECENT_ON_HOME]))
-    return render(request, "messaging/home.html", {"recent_messages": recent})
+    recent = _with_link_states(
+        list(_messages_for(request.user)[:RECENT_ON_HOME]), managed_ids=managed_organisation_ids(request.user)
+    )
+    return render(
+        request,
+        "messaging/home.html",
+        {"recent_messages": recent, "is_manager": bool(managed_organisation_ids(request.user))},
+    )
 
 
 @never_cache
@@ -134,6 +145,9 @@ def compose(request: HttpRequest) -> HttpResponse:
     patient = get_patient_for_staff(user=request.user, reference=reference, ip_address=client_ip(request))
     show_invite = False
     if request.method == "GET":
+        audit_record(
+            action=AuditEvent.Action.VIEWED, actor=request.user, patient=patient, ip_address=client_ip(request)
+        )
         form = ComposeForm(patient=patient, initial={"idempotency_key": uuid.uuid4(), "link_expiry": DEFAULT_EXPIRY})
         form.is_valid()  # unbound: no errors, no cleaned_data; keeps the template simple
         return _render_compose(request, patient, form, show_invite=False)
@@ -239,7 +253,7 @@ def link_fields(request: HttpRequest) -> HttpResponse:
 @login_required
 def message_list(request: HttpRequest) -> HttpResponse:
     page = Paginator(_messages_for(request.user), PER_PAGE).get_page(request.GET.get("page"))
-    _with_link_states(page.object_list)
+    _with_link_states(page.object_list, managed_ids=managed_organisation_ids(request.user))
     return render(request, "messaging/message_list.html", {"page": page})
 
 
@@ -255,7 +269,7 @@ def _get_message_for_staff(request: HttpRequest, reference: str) -> Message:
 @login_required
 def message_detail(request: HttpRequest, reference: str) -> HttpResponse:
     message = _get_message_for_staff(request, reference)
-    _with_link_states([message])
+    _with_link_states([message], managed_ids=managed_organisation_ids(request.user))
     return render(request, "messaging/message_detail.html", {"message": message})
 
 
@@ -295,8 +309,59 @@ def link_revoke(request: HttpRequest, reference: str) -> HttpResponse:
 @require_POST
 def link_unlock(request: HttpRequest, reference: str) -> HttpResponse:
     link = _get_link_for_staff(request, reference)
+    if link.organisation_id not in managed_organisation_ids(request.user):
+        raise PermissionDenied("Only a manager can unlock a link.")
     if booking_link_unlock(link=link, actor=request.user):
         flash.success(request, f"Link for {link.patient.full_name} unlocked: they can try their date of birth again.")
     else:
         flash.info(request, "That link wasn't locked, so nothing changed.")
     return redirect(_back(request))
+
+
+@never_cache
+@login_required
+def audit_trail(request: HttpRequest) -> HttpResponse:
+    """The organisation's audit trail, for its managers: who did what to whose record, when."""
+    organisation_ids = managed_organisation_ids(request.user)
+    if not organisation_ids:
+        raise PermissionDenied("The audit trail is for managers.")
+    events = (
+        AuditEvent.objects.filter(organisation_id__in=organisation_ids)
+        .select_related("actor", "patient", "organisation")
+        .order_by("-created_at", "-pk")
+    )
+    page = Paginator(events, 50).get_page(request.GET.get("page"))
+    return render(request, "messaging/audit_trail.html", {"page": page})
+
+
+@never_cache
+@login_required
+def appointments(request: HttpRequest) -> HttpResponse:
+    """Booked appointments the user's organisations need to know about.
+
+    A host (say a PCN hub) sees those at its own locations, with the patient details it needs to
+    run the clinic; a practice sees its own patients' bookings wherever they are. Showing them
+    is recorded in the audit trail, one event per patient shown.
+    """
+    organisation_ids = staff_organisation_ids(request.user)
+    booked = (
+        Appointment.objects.filter(
+            status=Appointment.Status.BOOKED, slot__start__gte=timezone.now() - timedelta(hours=12)
+        )
+        .filter(
+            Q(slot__location__organisation_id__in=organisation_ids) | Q(patient__organisation_id__in=organisation_ids)
+        )
+        .select_related(
+            "patient", "patient__organisation", "slot", "slot__location", "slot__practitioner", "slot__appointment_type"
+        )
+        .order_by("slot__start", "pk")
+    )
+    page = Paginator(booked, PER_PAGE).get_page(request.GET.get("page"))
+    audit_record_many(
+        action=AuditEvent.Action.VIEWED,
+        actor=request.user,
+        patients=[appointment.patient for appointment in page.object_list],
+        ip_address=client_ip(request),
+        detail={"page": "appointments"},
+    )
+    return render(request, "messaging/appointments.html", {"page": page})

@@ -261,3 +261,19 @@ class TestOtherRoles:
     def test_a_superuser_sees_everyone(self, admin_client, ours, theirs):
         shown = {obj.pk for obj in admin_client.get(url(Patient, "changelist")).context["cl"].result_list}
         assert {ours[Patient].pk, theirs[Patient].pk} <= shown
+
+
+def test_a_partner_can_read_but_not_change_the_hosts_agreement(client, ours, theirs):
+    agreement = theirs[SharingAgreement]
+    partner_admin = member(agreement.partner, StaffMembership.Role.ADMIN, is_staff=True)
+    client.force_login(partner_admin)
+    response = client.get(url(SharingAgreement, "change", agreement.pk))
+    assert response.status_code == 200
+    assert not response.context["has_change_permission"]
+    client.post(
+        url(SharingAgreement, "change", agreement.pk), {"host": agreement.host_id, "partner": agreement.partner_id}
+    )
+    assert client.post(url(SharingAgreement, "delete", agreement.pk), {"post": "yes"}).status_code == 403
+    agreement.refresh_from_db()
+    assert agreement.ended_at is None
+    assert SharingAgreement.objects.filter(pk=agreement.pk).exists()

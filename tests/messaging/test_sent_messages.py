@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from booking.models import Appointment, AuditEvent, BookingLink, Slot
+from booking.models import Appointment, AuditEvent, BookingLink, Slot, StaffMembership
 from tests.factories import AppointmentFactory, BookingLinkFactory, MessageFactory, SlotFactory
 
 pytestmark = pytest.mark.django_db
@@ -104,8 +104,18 @@ class TestRevokeAndUnlock:
         assert (event.actor, event.booking_link) == (practice.user, message.booking_link)
         assert "revoked" in staff_client.get(response["Location"]).content.decode()
 
-    def test_unlocking_a_locked_link_lets_the_patient_try_again_and_is_audited(self, staff_client, practice):
+    def test_only_a_manager_can_unlock(self, staff_client, practice):
         message = message_with_link(practice, status="locked", failed_attempts=5)
+        assert "Unlock link" not in staff_client.get("/messages/").content.decode()
+        response = staff_client.post(f"/messages/links/{message.booking_link.reference}/unlock/")
+        assert response.status_code == 403
+        message.booking_link.refresh_from_db()
+        assert message.booking_link.status == "locked"
+
+    def test_unlocking_a_locked_link_lets_the_patient_try_again_and_is_audited(self, staff_client, practice):
+        StaffMembership.objects.filter(user=practice.user).update(role="manager")
+        message = message_with_link(practice, status="locked", failed_attempts=5)
+        assert "Unlock link" in staff_client.get("/messages/").content.decode()
         staff_client.post(f"/messages/links/{message.booking_link.reference}/unlock/")
         message.booking_link.refresh_from_db()
         assert (message.booking_link.status, message.booking_link.failed_attempts) == ("active", 0)
