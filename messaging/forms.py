@@ -163,3 +163,38 @@ class ComposeForm(forms.Form):
             practitioner=self.cleaned_data.get("practitioner"),
             expiry=LinkExpiry(self.cleaned_data.get("link_expiry") or DEFAULT_EXPIRY),
         )
+
+
+class MessageTemplateForm(forms.ModelForm):
+    class Meta:
+        model = MessageTemplate
+        fields = ["name", "body", "is_active"]
+        labels = {"name": "Template name", "body": "Message", "is_active": "Offer this template in the message builder"}
+        error_messages = {
+            "name": {"required": "Enter a name for the template."},
+            "body": {"required": "Enter the message."},
+        }
+
+    def __init__(self, *args, organisation, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.instance.organisation = organisation
+
+    def clean_name(self) -> str:
+        # organisation isn't a form field, so ModelForm would skip the unique constraint.
+        name = self.cleaned_data["name"].strip()
+        others = MessageTemplate.objects.filter(organisation=self.instance.organisation, name__iexact=name)
+        if others.exclude(pk=self.instance.pk).exists():
+            raise forms.ValidationError("There is already a template with that name.", code="duplicate_name")
+        return name
+
+    def clean_body(self) -> str:
+        from messaging.tokens import tokens_normalise, tokens_unknown
+
+        body = tokens_normalise(self.cleaned_data["body"]).strip()
+        unknown = tokens_unknown(body)
+        if unknown:
+            raise forms.ValidationError(
+                f"{', '.join(unknown)} {'is not a token' if len(unknown) == 1 else 'are not tokens'} we know.",
+                code="unknown_token",
+            )
+        return body

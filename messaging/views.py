@@ -25,15 +25,15 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from booking.audit import audit_record, audit_record_many
 from booking.links import DEFAULT_EXPIRY, LinkExpiry, booking_link_revoke, booking_link_state, booking_link_unlock
-from booking.models import Appointment, AuditEvent, BookingLink
+from booking.models import Appointment, AuditEvent, BookingLink, Organisation
 from booking.patients import patient_search
 from booking.references import decode_reference, encode_reference
 from booking.slots import slot_count_available
 from hero.http import client_ip
 from messaging.access import get_patient_for_staff, managed_organisation_ids, staff_organisation_ids
 from messaging.exceptions import MessageNotSent
-from messaging.forms import ComposeForm
-from messaging.models import Channel, Message
+from messaging.forms import ComposeForm, MessageTemplateForm
+from messaging.models import Channel, Message, MessageTemplate
 from messaging.segments import MAX_SMS_SEGMENTS
 from messaging.sending import message_send
 from messaging.tokens import APPOINTMENT_LINK, link_url_length, sms_length_of_body
@@ -365,3 +365,44 @@ def appointments(request: HttpRequest) -> HttpResponse:
         detail={"page": "appointments"},
     )
     return render(request, "messaging/appointments.html", {"page": page})
+
+
+def _managed_organisation(request: HttpRequest):
+    """The organisation whose templates this manager looks after (their first managed one), or 403."""
+    ids = managed_organisation_ids(request.user)
+    if not ids:
+        raise PermissionDenied("Message templates are for managers.")
+    return Organisation.objects.get(pk=ids[0])
+
+
+@never_cache
+@login_required
+def template_list(request: HttpRequest) -> HttpResponse:
+    organisation = _managed_organisation(request)
+    templates = MessageTemplate.objects.filter(organisation=organisation).order_by("name")
+    return render(
+        request, "messaging/template_list.html", {"templates": templates, "organisation_name": organisation.name}
+    )
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def template_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+    organisation = _managed_organisation(request)
+    template = None
+    if pk is not None:
+        template = MessageTemplate.objects.filter(pk=pk, organisation=organisation).first()
+        if template is None:
+            raise Http404("No such template.")
+    form = MessageTemplateForm(request.POST or None, instance=template, organisation=organisation)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        flash.success(request, f"Template “{form.instance.name}” saved.")
+        return redirect("messaging:templates")
+    return render(
+        request,
+        "messaging/template_form.html",
+        {"form": form, "template": template},
+        status=400 if request.method == "POST" else 200,
+    )
