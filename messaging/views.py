@@ -15,6 +15,7 @@ from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.db.models import Prefetch, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -25,14 +26,14 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from booking.audit import audit_record, audit_record_many
 from booking.links import DEFAULT_EXPIRY, LinkExpiry, booking_link_revoke, booking_link_state, booking_link_unlock
-from booking.models import Appointment, AuditEvent, BookingLink, Organisation
+from booking.models import Appointment, AuditEvent, BookingLink, Organisation, SharingAgreement
 from booking.patients import patient_search
 from booking.references import decode_reference, encode_reference
 from booking.slots import slot_count_available
 from hero.http import client_ip
 from messaging.access import get_patient_for_staff, managed_organisation_ids, staff_organisation_ids
 from messaging.exceptions import MessageNotSent
-from messaging.forms import ComposeForm, MessageTemplateForm
+from messaging.forms import ComposeForm, MessageTemplateForm, SharingAgreementForm
 from messaging.models import Channel, Message, MessageTemplate
 from messaging.segments import MAX_SMS_SEGMENTS
 from messaging.sending import message_send
@@ -406,3 +407,55 @@ def template_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         {"form": form, "template": template},
         status=400 if request.method == "POST" else 200,
     )
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def sharing(request: HttpRequest) -> HttpResponse:
+    """A host's managers share appointment types and locations with partners, and end agreements."""
+    host = _managed_organisation(request)
+    form = SharingAgreementForm(request.POST or None, host=host)
+    if request.method == "POST" and form.is_valid():
+        with transaction.atomic():
+            agreement = SharingAgreement.objects.create(host=host, partner=form.cleaned_data["partner"])
+            agreement.appointment_types.set(form.cleaned_data["appointment_types"])
+            agreement.locations.set(form.cleaned_data["locations"])
+            audit_record(
+                action=AuditEvent.Action.CHANGED,
+                actor=request.user,
+                organisation=host,
+                detail={"sharing": f"started with {agreement.partner.name}"},
+            )
+        flash.success(request, f"{agreement.partner.name} can now offer what you chose.")
+        return redirect("messaging:sharing")
+    agreements = (
+        SharingAgreement.objects.filter(Q(host=host) | Q(partner=host))
+        .select_related("host", "partner")
+        .prefetch_related("appointment_types", "locations")
+        .order_by("-ended_at", "host__name", "partner__name")
+    )
+    return render(
+        request,
+        "messaging/sharing.html",
+        {"form": form, "host": host, "agreements": agreements},
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+@never_cache
+@login_required
+@require_POST
+def sharing_end(request: HttpRequest, pk: int) -> HttpResponse:
+    """End an agreement now. Links already sent stop booking too: booking re-checks the agreement."""
+    host = _managed_organisation(request)
+    ended = SharingAgreement.objects.in_force().filter(pk=pk, host=host).update(ended_at=timezone.now())
+    if not ended:
+        raise Http404("No such agreement in force.")
+    audit_record(
+        action=AuditEvent.Action.CHANGED, actor=request.user, organisation=host, detail={"sharing": f"ended {pk}"}
+    )
+    flash.success(
+        request, "Agreement ended: the partner can no longer send links for it, and links already sent stop booking."
+    )
+    return redirect("messaging:sharing")
