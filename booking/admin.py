@@ -20,6 +20,7 @@ from django.utils.html import format_html_join
 
 from booking.admin_scope import OrganisationScopedAdmin, admin_organisation_ids
 from booking.appointments import appointment_cancel
+from booking.audit import audit_record
 from booking.links import booking_link_revoke, booking_link_unlock
 from booking.models import (
     Appointment,
@@ -321,6 +322,25 @@ class PatientAdmin(OrganisationScopedAdmin):
     autocomplete_fields = ["organisation"]
     list_select_related = ["organisation"]
     show_full_result_count = False
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        # Who saw which patient's record: a GET of the change page shows it all.
+        response = super().change_view(request, object_id, form_url, extra_context)
+        if request.method == "GET" and response.status_code == 200:
+            patient = response.context_data["original"]
+            audit_record(
+                action=AuditEvent.Action.VIEWED, actor=request.user, patient=patient, detail={"where": "admin"}
+            )
+        return response
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        audit_record(
+            action=AuditEvent.Action.CHANGED,
+            actor=request.user,
+            patient=obj,
+            detail={"where": "admin", "fields": sorted(form.changed_data), "added": not change},
+        )
 
     @admin.display(description="Name", ordering="last_name")
     def full_name(self, obj: Patient) -> str:

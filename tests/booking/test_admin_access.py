@@ -277,3 +277,16 @@ def test_a_partner_can_read_but_not_change_the_hosts_agreement(client, ours, the
     agreement.refresh_from_db()
     assert agreement.ended_at is None
     assert SharingAgreement.objects.filter(pk=agreement.pk).exists()
+
+
+def test_seeing_and_changing_a_patient_in_admin_is_audited(org_admin_client, ours):
+    patient = ours[Patient]
+    org_admin_client.get(url(Patient, "change", patient.pk))
+    assert AuditEvent.objects.filter(action=AuditEvent.Action.VIEWED, patient=patient, detail__where="admin").exists()
+    form = org_admin_client.get(url(Patient, "change", patient.pk)).context["adminform"].form
+    data = {name: value for name, value in form.initial.items() if value is not None and name in form.fields}
+    data.update({"first_name": "Olly", "organisation": patient.organisation_id, "date_of_birth": "1980-05-17"})
+    response = org_admin_client.post(url(Patient, "change", patient.pk), data)
+    assert response.status_code == 302, response.context["adminform"].form.errors if response.context else ""
+    event = AuditEvent.objects.get(action=AuditEvent.Action.CHANGED, patient=patient)
+    assert "first_name" in event.detail["fields"]
