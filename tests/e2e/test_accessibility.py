@@ -67,3 +67,18 @@ def test_the_check_finds_a_real_problem(axe_page):
     axe_page.goto("/")
     axe_page.evaluate("document.querySelector('main').insertAdjacentHTML('beforeend', '<img src=x.png>')")
     assert any(line.startswith("image-alt") for line in axe_violations(axe_page))
+
+
+def test_manager_pages(axe_page, practice):  # noqa: F811
+    from booking.models import StaffMembership
+
+    StaffMembership.objects.filter(user=practice.user).update(role="manager")
+    page = axe_page
+    sign_in(page, practice)
+    for path in ("/appointments/", "/audit/", "/templates/", "/templates/new/", "/sharing/"):
+        page.goto(path)
+        assert axe_violations(page) == [], path
+    page.goto("/sharing/")
+    page.get_by_role("button", name="Start sharing").click()
+    expect(page.get_by_text("There is a problem")).to_be_visible()
+    assert axe_violations(page) == [], "sharing with errors"
