@@ -318,9 +318,12 @@ def seed_demo(*, today: date | None = None) -> DemoResult:
         user.set_password(DEMO_PASSWORD)
         user.save()
         StaffMembership.objects.update_or_create(
-            user=user, organisation=organisation, defaults=dict(role=StaffMembership.Role.STAFF)
+            # Managers, so a person trying the demo sees every staff page (templates, sharing, audit).
+            user=user,
+            organisation=organisation,
+            defaults=dict(role=StaffMembership.Role.MANAGER),
         )
-        logins.append((spec.username, DEMO_PASSWORD, f"staff at {spec.name}"))
+        logins.append((spec.username, DEMO_PASSWORD, f"manager at {spec.name}"))
 
     hub = organisations["U99001"]
     for partner_code in ("A99001", "A99002"):

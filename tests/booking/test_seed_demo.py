@@ -99,7 +99,7 @@ def test_each_organisation_has_a_staff_login_that_works():
     output = seed()
     for organisation in models.Organisation.objects.all():
         membership = organisation.memberships.get()
-        assert membership.role == models.StaffMembership.Role.STAFF
+        assert membership.role == models.StaffMembership.Role.MANAGER
         assert membership.user.username in output
         assert authenticate(username=membership.user.username, password=DEMO_PASSWORD) == membership.user
         # Staff logins can't reach Django admin until admin is scoped per organisation.
