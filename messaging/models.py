@@ -9,7 +9,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from booking.models import BookingLink, Organisation, Patient
+from booking.models import Appointment, BookingLink, Organisation, Patient
 from booking.phones import E164_PATTERN
 from booking.references import encode_reference
 
@@ -60,6 +60,10 @@ class Message(models.Model):
     body = models.TextField(help_text="The text as sent.")
     booking_link = models.OneToOneField(
         BookingLink, on_delete=models.PROTECT, null=True, blank=True, related_name="message"
+    )
+    # Set on the confirmation sent when an appointment is booked: one per appointment.
+    confirms = models.OneToOneField(
+        Appointment, on_delete=models.PROTECT, null=True, blank=True, related_name="confirmation"
     )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     failure_reason = models.TextField(blank=True)

@@ -65,7 +65,7 @@ def _with_link_states(messages_list, *, managed_ids=()):
             appointments = getattr(link, "booked_appointments", [])
             message.link_state = booking_link_state(link=link, appointment=appointments[0] if appointments else None)
         else:
-            message.link_state = ""
+            message.link_state = "Booking confirmation" if message.confirms_id else ""
     return messages_list
 
 

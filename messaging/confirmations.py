@@ -1,0 +1,60 @@
+"""Booking confirmations: when a patient books through a link, tell them on the channel it came by."""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from booking.models import Appointment, AppointmentType
+from messaging.channels import channel_options
+from messaging.models import Channel, Message
+from messaging.segments import sms_normalise
+from messaging.tasks import deliver_message
+
+
+def confirmation_send(*, appointment: Appointment) -> Message | None:
+    """Queue the confirmation for a booked appointment; once only (the database holds one per appointment).
+
+    Goes by the channel the link's message went by; if the patient can no longer receive it
+    (opted out of texts since, say), by the other channel; if neither, nothing is sent.
+    """
+    appointment = Appointment.objects.select_related(
+        "patient__organisation", "slot__location", "slot__practitioner", "slot__appointment_type", "booking_link"
+    ).get(pk=appointment.pk)
+    invitation = Message.objects.filter(booking_link_id=appointment.booking_link_id).first()
+    if invitation is None:
+        return None
+    options = {option.channel: option for option in channel_options(appointment.patient)}
+    preferred = [Channel(invitation.channel), *[channel for channel in Channel if channel != invitation.channel]]
+    channel = next((channel for channel in preferred if options[channel].available), None)
+    if channel is None:
+        return None
+    start = timezone.localtime(appointment.slot.start)
+    body = render_to_string(
+        "messaging/confirmation.txt",
+        {
+            "appointment": appointment,
+            "start": start,
+            "is_video": appointment.slot.appointment_type.mode == AppointmentType.Mode.VIDEO,
+            "practice": appointment.patient.organisation,
+        },
+    ).strip()
+    if channel == Channel.SMS:
+        body = sms_normalise(body)
+    try:
+        with transaction.atomic():
+            message = Message.objects.create(
+                organisation=appointment.patient.organisation,
+                patient=appointment.patient,
+                channel=channel,
+                to_address=options[channel].address,
+                subject="Your appointment is booked" if channel == Channel.EMAIL else "",
+                template_body=body,
+                body=body,
+                confirms=appointment,
+            )
+            transaction.on_commit(lambda: deliver_message.enqueue(message_id=message.pk))
+    except IntegrityError:
+        return None  # already confirmed
+    return message
