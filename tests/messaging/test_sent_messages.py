@@ -140,3 +140,14 @@ class TestRevokeAndUnlock:
             f"/messages/links/{message.booking_link.reference}/revoke/", {"next": "https://evil.example/"}
         )
         assert response["Location"] == "/messages/"
+
+
+def test_many_messages_are_shown_a_page_at_a_time(staff_client, practice):
+    for _ in range(30):
+        MessageFactory(patient=practice.patient)
+    first = staff_client.get("/messages/").content.decode()
+    assert "Older" in first
+    assert "Newer" not in first
+    second = staff_client.get("/messages/?page=2").content.decode()
+    assert "Newer" in second
+    assert second.count("nhsuk-table__row") == 5  # 30 messages, 25 a page
