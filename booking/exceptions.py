@@ -13,10 +13,6 @@ class BookingError(Exception):
         super().__init__(self.message)
 
 
-class LinkNotChangeable(BookingError):
-    default_message = "This link can't be changed in that way."
-
-
 class LinkNotAllowed(BookingError):
     """The link's settings break a rule: a type not offered, a location or practitioner that doesn't fit."""
 
