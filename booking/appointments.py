@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db import IntegrityError, OperationalError, transaction
+from django.db import IntegrityError, OperationalError, models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -41,6 +41,7 @@ def appointment_book(
             link = (
                 BookingLink.objects.select_for_update(of=("self",))
                 .select_related("appointment_type", "patient", "organisation")
+                .fetch_mode(models.FETCH_RAISE)
                 .filter(pk=link_id)
                 .first()
             )
@@ -112,6 +113,7 @@ def booking_link_booked_appointment(*, link: BookingLink) -> Appointment | None:
     return (
         Appointment.objects.filter(booking_link=link, status=Appointment.Status.BOOKED)
         .select_related("slot", "slot__practitioner", "slot__location", "slot__appointment_type")
+        .fetch_mode(models.FETCH_RAISE)
         .first()
     )
 

@@ -192,8 +192,11 @@ def booking_link_find(token: str) -> BookingLink | None:
     """The link for a token, or None for anything unknown, malformed or oversized. Never raises."""
     if not isinstance(token, str) or not _TOKEN_SHAPE.match(token):
         return None
+    # FETCH_RAISE: the patient's pages use only what is joined here; a lazy load raises in
+    # the tests instead of adding a query to every page in production.
     return (
         BookingLink.objects.select_related("organisation", "patient", "appointment_type", "location", "practitioner")
+        .fetch_mode(models.FETCH_RAISE)
         .filter(token_digest=hash_token(token))
         .first()
     )

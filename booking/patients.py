@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 
+from django.db import models
 from django.db.models import Q, QuerySet
 
 from booking.models import Patient
@@ -36,7 +37,11 @@ def patient_search(*, organisation_ids: list[int], query: str, limit: int = MAX_
     indexes serve the contains match). One query.
     """
     query = (query or "").strip()[:100]
-    patients = Patient.objects.filter(organisation_id__in=organisation_ids).select_related("organisation")
+    patients = (
+        Patient.objects.filter(organisation_id__in=organisation_ids)
+        .select_related("organisation")
+        .fetch_mode(models.FETCH_RAISE)
+    )
     if not query:
         return patients.none()
     digits = normalise_nhs_number(query)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from django.db import connection
+from django.db import connection, models
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -183,4 +183,6 @@ def slot_list_available(*, link: BookingLink, now: datetime | None = None, limit
     )
     if link.practitioner_id is not None:
         slots = slots.filter(practitioner_id=link.practitioner_id)
-    return list(slots.select_related("practitioner", "location").order_by("start", "pk")[:limit])
+    return list(
+        slots.select_related("practitioner", "location").fetch_mode(models.FETCH_RAISE).order_by("start", "pk")[:limit]
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.db import models
 from django.http import Http404
 
 from booking.audit import audit_record
@@ -47,7 +48,11 @@ def get_patient_for_staff(*, user, reference: str, ip_address: str | None = None
     trying references, and either way someone should be able to see it.
     """
     pk = decode_reference(reference, namespace="patient")
-    patient = Patient.objects.select_related("organisation").filter(pk=pk).first() if pk is not None else None
+    patient = (
+        Patient.objects.select_related("organisation").fetch_mode(models.FETCH_RAISE).filter(pk=pk).first()
+        if pk is not None
+        else None
+    )
     if patient is None:
         raise Http404("No such patient.")
     if patient.organisation_id not in staff_organisation_ids(user):
