@@ -13,7 +13,7 @@ export UV_PYTHON := $(PYTHON)
 MANAGE := .venv/bin/python manage.py
 PYTEST_WORKERS ?= 2
 
-.PHONY: install run test lint format serve migrate db-stop clean check-python
+.PHONY: install run test lint format serve migrate db-stop clean check-python bench profile
 
 check-python:
 	@if [ -z "$(PYTHON)" ]; then echo "Python 3.12 or newer is needed (python3.12 or python3.13 on PATH)." >&2; exit 1; fi
@@ -56,6 +56,18 @@ format: install
 
 test: lint
 	.venv/bin/pytest -n $(PYTEST_WORKERS)
+
+# Benchmarks (docs/benchmarks.md): a practice-and-PCN-scale data set in its own database (built
+# once, reused while it matches), gunicorn on 127.0.0.1, a load generator in its own process.
+# BENCH_SCALE=0.05 for a quick small run; BENCH_ARGS="--rebuild" to build the data set again.
+BENCH_SCALE ?= 1
+BENCH_ARGS ?=
+bench: install
+	.venv/bin/python -m bench run --scale $(BENCH_SCALE) $(BENCH_ARGS)
+
+# pyinstrument profiles of the same requests, in-process, into .bench/profiles/.
+profile: install
+	.venv/bin/python -m bench profile --scale $(BENCH_SCALE) $(BENCH_ARGS)
 
 db-stop:
 	@.venv/bin/python -m hero.embedded_postgres stop

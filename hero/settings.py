@@ -73,6 +73,10 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+# The benchmark (`make bench`, bench/) counts each request's queries in a response header; the
+# middleware goes first so the session and user lookups are counted too. Never on otherwise.
+if env.bool("BENCH_QUERY_COUNT", default=False):
+    MIDDLEWARE.insert(0, "bench.middleware.QueryCountMiddleware")
 
 # Form widgets render with the project's templates, so our own widget templates are found.
 FORM_RENDERER = "django.forms.renderers.TemplatesSetting"

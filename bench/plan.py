@@ -1,0 +1,300 @@
+"""What one run of the load generator does, written to a plan file it reads.
+
+Reading scenarios use links from the data set (opening a link and checking the date of birth
+change nothing that matters, so any run can reuse them). Booking uses up a link and a slot, so
+each run makes its own: links for uncontended bookings, each with a free slot of its own, and
+for the race a fresh flu clinic at the PCN hub with 20 slots and 200 links to them. Every new
+link is sent in a message, as real ones are (booking looks the message up to confirm).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import random
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from pathlib import Path
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from bench.dataset import LINK_BODY, read_tokens, tokens_path
+from bench.environment import BENCH_DIR, PUBLIC_BASE_URL, STAFF_PASSWORD
+from booking.models import (
+    AppointmentType,
+    BookingLink,
+    Organisation,
+    Patient,
+    Practitioner,
+    Rota,
+    SharingAgreement,
+    Slot,
+    StaffMembership,
+    hash_token,
+)
+from booking.references import encode_reference
+from booking.slots import london_datetime
+from messaging.models import Message
+
+# Requests per scenario at --requests 1.
+COUNTS = {"floor": 300, "open": 600, "book": 300, "search": 1000, "send": 300}
+RACE_SLOTS = 20
+RACE_CLIENTS = 200
+WARMUP = 20
+# RFC 2544's benchmarking range: each simulated patient's address in X-Forwarded-For.
+CLIENT_ADDRESSES = ipaddress.ip_network("198.18.0.0/15")
+
+
+@dataclass
+class _Addresses:
+    next_index: int = 1
+
+    def take(self) -> str:
+        address = str(CLIENT_ADDRESSES[self.next_index])
+        self.next_index += 1
+        return address
+
+
+def plan_path(directory: Path = BENCH_DIR) -> Path:
+    return directory / "plan.json"
+
+
+def make_plan(
+    *, requests: float = 1.0, seed: int | None = None, now: datetime | None = None, directory: Path = BENCH_DIR
+) -> dict:
+    """Make this run's fixtures in the database and return the plan (also written to plan.json)."""
+    rng = random.Random(seed)
+    now = now or timezone.now()
+    counts = {name: max(1, round(count * requests)) for name, count in COUNTS.items()}
+    addresses = _Addresses()
+    tokens = read_tokens(tokens_path(directory))
+    staff = _staff()
+    with transaction.atomic():
+        plan = {
+            "made_at": now.isoformat(),
+            "floor": [f"/b/{secrets.token_hex(4)}" for _ in range(counts["floor"] + WARMUP)],
+            "open": _open(tokens, counts["open"] + WARMUP, rng, now, addresses),
+            "book": _book(counts["book"] + WARMUP, rng, now, addresses),
+            "race": _race(rng, now, addresses),
+            "staff": [{"username": username, "password": STAFF_PASSWORD} for username, _ in staff],
+            "search": _search(staff, counts["search"] + WARMUP, rng),
+            "send": _send(staff, counts["send"] + WARMUP, rng),
+            "warmup": WARMUP,
+        }
+    plan_path(directory).write_text(json.dumps(plan))
+    return plan
+
+
+def _staff() -> list[tuple[str, int]]:
+    """(username, organisation id) of each practice's manager: the staff who search and send."""
+    return list(
+        StaffMembership.objects.filter(organisation__kind=Organisation.Kind.PRACTICE)
+        .order_by("organisation_id")
+        .values_list("user__username", "organisation_id")
+    )
+
+
+def _open(tokens, count: int, rng: random.Random, now: datetime, addresses: _Addresses) -> list[dict]:
+    """Active data-set links that stay alive through the run and have times to show."""
+    ids = list(
+        BookingLink.objects.filter(status=BookingLink.Status.ACTIVE, pk__in=list(tokens))
+        .exclude(expires_at__lte=now + timedelta(days=1))
+        .values_list("pk", flat=True)
+    )
+    chosen = rng.sample(ids, min(count, len(ids)))
+    return [{"token": tokens[pk][0], "dob": tokens[pk][1], "ip": addresses.take()} for pk in chosen]
+
+
+def _mint_links(specs: list[tuple[Patient, int, int, int]], now: datetime) -> list[str]:
+    """Links (patient, type id, location id, owner org id) sent in messages; returns their tokens."""
+    tokens = [secrets.token_urlsafe(16) for _ in specs]
+    staff_by_org = dict(StaffMembership.objects.values_list("organisation_id", "user_id"))
+    links = BookingLink.objects.bulk_create(
+        BookingLink(
+            token_digest=hash_token(token),
+            organisation_id=patient.organisation_id,
+            patient=patient,
+            appointment_type_id=type_id,
+            location_id=location_id,
+            expires_at=now + timedelta(days=14),
+            created_by_id=staff_by_org[patient.organisation_id],
+            created_at=now - timedelta(hours=1),
+        )
+        for token, (patient, type_id, location_id, _owner) in zip(tokens, specs, strict=True)
+    )
+    Message.objects.bulk_create(
+        Message(
+            organisation_id=link.organisation_id,
+            patient=link.patient,
+            channel="sms",
+            to_address=link.patient.mobile,
+            template_body=LINK_BODY,
+            body=f"Hello, please book your appointment: {PUBLIC_BASE_URL}/b/{token}",
+            booking_link=link,
+            status=Message.Status.DELIVERED,
+            sent_by_id=link.created_by_id,
+            idempotency_key=uuid.uuid4(),
+            created_at=link.created_at,
+        )
+        for link, token in zip(links, tokens, strict=True)
+    )
+    return tokens
+
+
+def _patients_by_org(rng: random.Random, per_org: int = 3000) -> dict[int, list[Patient]]:
+    """A sample of each practice's patients who can get a text."""
+    patients: dict[int, list[Patient]] = {}
+    for org_id in Organisation.objects.filter(kind=Organisation.Kind.PRACTICE).values_list("pk", flat=True):
+        patients[org_id] = list(
+            Patient.objects.filter(organisation_id=org_id, sms_opted_out=False)
+            .exclude(mobile="")
+            .order_by("?")
+            .only("pk", "organisation_id", "mobile", "date_of_birth")[:per_org]
+        )
+    return patients
+
+
+def _book(count: int, rng: random.Random, now: datetime, addresses: _Addresses) -> list[dict]:
+    """New links, each with its own free slot in its window, so no two bookings meet."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT slot.id, slot.appointment_type_id, slot.location_id, kind.organisation_id
+            FROM booking_slot slot
+            JOIN booking_appointmenttype kind ON kind.id = slot.appointment_type_id
+            WHERE slot.status = 'free'
+              AND slot.start >= %s + make_interval(hours => kind.minimum_notice_hours + 1)
+              AND slot.start < %s + make_interval(days => kind.maximum_days_ahead - 1)
+              AND kind.name NOT LIKE 'Bench race%%'
+            ORDER BY random()
+            LIMIT %s
+            """,
+            [now, now, count],
+        )
+        slots = cursor.fetchall()
+    patients = _patients_by_org(rng)
+    practices = list(patients)
+    specs = []
+    for _slot_id, type_id, location_id, owner in slots:
+        org = owner if owner in patients else rng.choice(practices)  # a hub's slot: any member practice
+        specs.append((rng.choice(patients[org]), type_id, location_id, owner))
+    tokens = _mint_links(specs, now)
+    return [
+        {
+            "token": token,
+            "dob": patient.date_of_birth.isoformat(),
+            "slot": encode_reference(slot_id, namespace="slot"),
+            "ip": addresses.take(),
+        }
+        for token, (slot_id, *_), (patient, *_) in zip(tokens, slots, specs, strict=True)
+    ]
+
+
+def _race(rng: random.Random, now: datetime, addresses: _Addresses) -> dict:
+    """A new flu clinic at the hub: 20 five-minute slots the day after tomorrow, 200 links to it."""
+    hub = Organisation.objects.filter(kind=Organisation.Kind.HUB).first()
+    location = hub.locations.order_by("pk").first()
+    stamp = now.strftime("%Y%m%d%H%M%S")
+    flu = AppointmentType.objects.create(
+        organisation=hub,
+        name=f"Bench race {stamp}: flu clinic",
+        duration_minutes=5,
+        minimum_notice_hours=1,
+        maximum_days_ahead=28,
+    )
+    nurse = Practitioner.objects.create(organisation=hub, name=f"Bench race nurse {stamp}", role="Practice nurse")
+    nurse.locations.add(location)
+    for agreement in SharingAgreement.objects.in_force().filter(host=hub):
+        agreement.appointment_types.add(flu)
+    day = timezone.localdate(now) + timedelta(days=2)
+    first = london_datetime(day, time(9, 0))
+    slots = Slot.objects.bulk_create(
+        Slot(
+            practitioner=nurse,
+            location=location,
+            appointment_type=flu,
+            start=first + timedelta(minutes=5 * n),
+            end=first + timedelta(minutes=5 * (n + 1)),
+        )
+        for n in range(RACE_SLOTS)
+    )
+    patients = [patient for group in _patients_by_org(rng, per_org=RACE_CLIENTS).values() for patient in group]
+    # Two hundred different patients where the list has them (a tiny data set may not).
+    if len(patients) >= RACE_CLIENTS:
+        chosen = rng.sample(patients, RACE_CLIENTS)
+    else:
+        chosen = rng.choices(patients, k=RACE_CLIENTS)
+    tokens = _mint_links([(patient, flu.pk, location.pk, hub.pk) for patient in chosen], now)
+    references = [encode_reference(slot.pk, namespace="slot") for slot in slots]
+    return {
+        "appointment_type_id": flu.pk,
+        "slots": references,
+        "clients": [
+            {
+                "token": token,
+                "dob": patient.date_of_birth.isoformat(),
+                "slot": references[n % RACE_SLOTS],
+                "ip": addresses.take(),
+            }
+            for n, (token, patient) in enumerate(zip(tokens, chosen, strict=True))
+        ],
+    }
+
+
+def _search(staff: list[tuple[str, int]], count: int, rng: random.Random) -> list[dict]:
+    """What reception staff type: parts of surnames as the results update, names, NHS numbers, dates."""
+    searches = []
+    samples = {
+        org_id: list(
+            Patient.objects.filter(organisation_id=org_id)
+            .order_by("?")
+            .values_list("first_name", "last_name", "nhs_number", "date_of_birth")[:500]
+        )
+        for _, org_id in staff
+    }
+    for _ in range(count):
+        index = rng.randrange(len(staff))
+        first, last, nhs_number, born = rng.choice(samples[staff[index][1]])
+        roll = rng.random()
+        if roll < 0.3:
+            query = last[: rng.randint(2, 5)].lower()  # typed so far, with the results updating
+        elif roll < 0.5:
+            query = last
+        elif roll < 0.7:
+            query = f"{first} {last}"
+        elif roll < 0.85:
+            query = f"{nhs_number[:3]} {nhs_number[3:6]} {nhs_number[6:]}"
+        else:
+            query = f"{born:%d/%m/%Y}"
+        searches.append({"staff": index, "q": query})
+    return searches
+
+
+def _send(staff: list[tuple[str, int]], count: int, rng: random.Random) -> list[dict]:
+    """A link for one of the practice's own (type, location) pairs with times, sent by SMS."""
+    patients = _patients_by_org(rng, per_org=max(50, count))
+    pairs = {
+        org_id: list(
+            Rota.objects.filter(appointment_type__organisation_id=org_id, appointment_type__self_bookable=True)
+            .values_list("appointment_type_id", "location_id")
+            .distinct()
+        )
+        for _, org_id in staff
+    }
+    sends = []
+    for _ in range(count):
+        index = rng.randrange(len(staff))
+        org_id = staff[index][1]
+        type_id, location_id = rng.choice(pairs[org_id])
+        sends.append(
+            {
+                "staff": index,
+                "patient": encode_reference(rng.choice(patients[org_id]).pk, namespace="patient"),
+                "appointment_type": type_id,
+                "location": location_id,
+            }
+        )
+    return sends

@@ -1,0 +1,101 @@
+"""`python -m bench profile`: where each scenario's time goes, with pyinstrument.
+
+The same requests as the load generator, made in this process through Django's test client
+against the bench database (no HTTP, no gunicorn), with the profiler running only around the
+measured requests. Profiles go to .bench/profiles/<scenario>.txt and .html; docs/benchmarks.md
+explains what they show.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.test import Client
+from pyinstrument import Profiler
+
+from bench.environment import BENCH_DIR
+from bench.plan import make_plan
+
+HOST = {"HTTP_HOST": "127.0.0.1"}
+
+
+def _dob(iso: str) -> dict[str, str]:
+    year, month, day = iso.split("-")
+    return {"day": str(int(day)), "month": str(int(month)), "year": year}
+
+
+def _patient(item: dict) -> Client:
+    return Client(HTTP_X_FORWARDED_FOR=item["ip"], **HOST)
+
+
+def _check(response, *statuses: int):
+    if response.status_code not in statuses:
+        raise RuntimeError(f"HTTP {response.status_code}, expected {statuses}: {response.content[:300]!r}")
+    return response
+
+
+def profile_scenarios(*, manifest, requests: int = 200) -> int:
+    plan = make_plan(requests=max(requests / 600, 0.01))
+    out = BENCH_DIR / "profiles"
+    out.mkdir(parents=True, exist_ok=True)
+    opened = plan["open"][:requests]
+    patients = [(item, _patient(item)) for item in opened]
+    staff = []
+    for account in plan["staff"]:
+        client = Client(**HOST)
+        _check(client.post("/accounts/login/", account), 302)
+        staff.append(client)
+
+    def each(items, request):
+        return lambda: [request(item) for item in items]
+
+    scenarios = {
+        "a_open": each(patients, lambda p: _check(p[1].get(f"/b/{p[0]['token']}"), 200)),
+        "a_dob": each(patients, lambda p: _check(p[1].post(f"/b/{p[0]['token']}", _dob(p[0]["dob"])), 302)),
+        "b_times": each(patients, lambda p: _check(p[1].get(f"/b/{p[0]['token']}/times"), 200)),
+        "e_search": each(
+            plan["search"][:requests],
+            lambda s: _check(
+                staff[s["staff"]].get("/messages/new/patients/", {"q": s["q"]}, headers={"HX-Request": "true"}), 200
+            ),
+        ),
+        "f_send": each(plan["send"][:requests], lambda s: _check(_send(staff[s["staff"]], s), 302)),
+    }
+    bookers = []
+    for item in plan["book"][:requests]:
+        client = _patient(item)
+        _check(client.post(f"/b/{item['token']}", _dob(item["dob"])), 302)
+        bookers.append((item, client))
+    scenarios["c_book"] = each(
+        bookers, lambda b: _check(b[1].post(f"/b/{b[0]['token']}/confirm", {"slot": b[0]["slot"]}), 302)
+    )
+    order = ["a_open", "a_dob", "b_times", "c_book", "e_search", "f_send"]
+    for name in order:
+        profiler = Profiler(interval=0.0005)
+        profiler.start()
+        scenarios[name]()
+        profiler.stop()
+        (out / f"{name}.txt").write_text(profiler.output_text(unicode=True, show_all=False))
+        (out / f"{name}.html").write_text(profiler.output_html())
+        print(f"\n===== {name} =====")
+        print(profiler.output_text(unicode=True, show_all=False)[:6000])
+    print(f"Profiles in {out}.")
+    return 0
+
+
+def _send(client: Client, item: dict):
+    return client.post(
+        "/messages/new/",
+        {
+            "patient": item["patient"],
+            "channel": "sms",
+            "body": "Hello {{Patient First Name}}, book your flu vaccination here: {{Appointment Link}}",
+            "appointment_type": item["appointment_type"],
+            "location": item["location"],
+            "practitioner": "",
+            "link_expiry": "14d",
+            "link_added": "True",
+            "idempotency_key": str(uuid.uuid4()),
+            "action": "send",
+        },
+    )

@@ -1,0 +1,221 @@
+"""The budgets, the terminal summary, and the figures block of docs/benchmarks.md.
+
+Only the text between the two markers is rewritten; the explanation around it is written by
+hand and kept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import re
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench.environment import ROOT
+
+DOCS = ROOT / "docs" / "benchmarks.md"
+START = "<!-- bench:figures:start (written by `make bench`; edits here are replaced) -->"
+END = "<!-- bench:figures:end -->"
+
+# The issue's budgets on a 2-core machine.
+P99_BUDGETS_MS = {"b_times": 50, "e_search": 50, "c_book": 60}
+RACE_SLOTS = 20
+
+
+def budgets(results: dict) -> list[dict]:
+    scenarios = results["scenarios"]
+    found = []
+    for name, limit in P99_BUDGETS_MS.items():
+        p99 = scenarios[name]["p99"]
+        found.append(
+            {"budget": f"{scenarios[name]['label']}: p99 ≤ {limit} ms", "measured": f"{p99:.1f} ms",
+             "passed": p99 <= limit}
+        )  # fmt: skip
+    race = scenarios["d_race"]
+    in_database = results["checks"]["race_bookings_in_database"]
+    errors = race["server_errors"] + race["unexpected"] + race["client_errors"]
+    found.append(
+        {
+            "budget": f"(d) exactly {RACE_SLOTS} bookings and 0 errors; every loser told the time was taken",
+            "measured": f"{race['bookings']} booked ({in_database} in the database), {race['taken']} told taken, "
+            f"{race['server_errors']} 5xx, {race['unexpected'] + race['client_errors']} other errors",
+            "passed": race["bookings"] == RACE_SLOTS == in_database
+            and errors == 0
+            and race["taken"] == race["count"] - RACE_SLOTS,
+        }
+    )
+    unexpected = {name: s["unexpected"] for name, s in scenarios.items() if s["unexpected"] and name != "d_race"}
+    found.append(
+        {
+            "budget": "Every other request answered as expected (no 5xx, no unexpected status)",
+            "measured": ", ".join(f"{name}: {count}" for name, count in unexpected.items()) or "all as expected",
+            "passed": not unexpected,
+        }
+    )
+    return found
+
+
+def machine() -> dict:
+    from django import get_version
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('server_version'), current_setting('shared_buffers')")
+        postgres, shared_buffers = cursor.fetchone()
+    cpu = "unknown"
+    with contextlib.suppress(OSError, StopIteration):
+        cpu = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
+    memory_kib = 0
+    with contextlib.suppress(OSError, IndexError, ValueError):
+        memory_kib = int(Path("/proc/meminfo").read_text().split()[1])
+    import gunicorn
+
+    return {
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": round(memory_kib / 1024 / 1024, 1),
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "django": get_version(),
+        "gunicorn": gunicorn.__version__,
+        "postgresql": postgres,
+        "shared_buffers": shared_buffers,
+        "load_average": [round(value, 2) for value in os.getloadavg()],
+    }
+
+
+def _ms(value) -> str:
+    return f"{value:.1f}" if isinstance(value, int | float) else "–"
+
+
+def _queries(scenario: dict) -> str:
+    low, high = scenario.get("queries_min"), scenario.get("queries_max")
+    if low is None:
+        return "–"
+    return str(low) if low == high else f"{low}–{high}"
+
+
+def figures_markdown(results: dict) -> str:
+    scenarios = results["scenarios"]
+    data = results["dataset"]
+    counts = data["counts"]
+    host = results["machine"]
+    after = results["machine_after"]
+    lines = [
+        f"Run {host['at']} at scale {results['scale']:g}: gunicorn with {results['workers']} sync workers on "
+        f"127.0.0.1, the load generator (`python -m bench.load`, its own process) keeping "
+        f"{results['concurrency']} requests in flight (closed loop), after {20} unrecorded warm-up requests "
+        "per scenario. Latency is the client's: from sending the request to the last byte of the response. "
+        "*In Django* and *in the database* are the server's own p50 for the same requests (Server-Timing).",
+        "",
+        "| scenario | requests | p50 ms | p95 ms | p99 ms | max ms | req/s | SQL queries per request "
+        "| in Django p50 ms | in the database p50 ms | responses |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|",
+    ]
+    for scenario in scenarios.values():
+        statuses = ", ".join(f"{count}× {status}" for status, count in scenario["statuses"].items())
+        lines.append(
+            f"| {scenario['label']} | {scenario['count']} | {_ms(scenario.get('p50'))} | {_ms(scenario.get('p95'))} "
+            f"| {_ms(scenario.get('p99'))} | {_ms(scenario.get('max'))} | {scenario['rps']:.0f} | {_queries(scenario)} "
+            f"| {_ms(scenario.get('app_p50'))} | {_ms(scenario.get('db_p50'))} | {statuses} |"
+        )
+    race = scenarios["d_race"]
+    checks = results["checks"]
+    lines += [
+        "",
+        f"**(d) race:** {race['count']} clients posted at once for {race['slots']} slots: "
+        f"**{race['bookings']} bookings** ({checks['race_bookings_in_database']} in the database), "
+        f"{race['taken']} told *that time has just been taken* (409, with the refreshed times), "
+        f"**{race['server_errors']} 5xx**, {race['client_errors']} connection errors; "
+        f"the last answer came {race['seconds'] * 1000:.0f} ms after the first request.",
+        "",
+        f"**(f) send:** {checks['messages_sent_with_links']} messages with links saved and "
+        f"{checks['delivery_tasks_enqueued']} delivery tasks enqueued in the database during the run "
+        f"(sends, warm-up included, plus {checks['confirmations_queued']} booking confirmations); "
+        "no worker ran them.",
+        "",
+        "### Budgets",
+        "",
+        "| budget | measured | |",
+        "|---|---|---|",
+    ]
+    for budget in results["budgets"]:
+        lines.append(f"| {budget['budget']} | {budget['measured']} | {'PASS' if budget['passed'] else '**FAIL**'} |")
+    memory = results["memory_kib"]
+    lines += [
+        "",
+        "### Memory",
+        "",
+        "Peak resident memory (VmHWM) of each gunicorn worker at the end of the run: "
+        + ", ".join(f"{peak / 1024:.0f} MiB" for peak in memory.values())
+        + ".",
+        "",
+        "### Data set",
+        "",
+        f"{counts['organisations']} organisations (one a PCN hub sharing its clinics with the others), "
+        f"{counts['locations']} locations, {counts['practitioners']} practitioners, {counts['slots']:,} slots over "
+        f"six months, {counts['patients']:,} patients, {counts['links']:,} links (each sent in a message); "
+        f"{data['extra'].get('appointments', 0):,} appointments, "
+        f"{data['extra'].get('audit_events', 0):,} audit events. "
+        f"Built in **{data['build_seconds']:.0f} s** ({data['built_at'][:16].replace('T', ' ')} UTC).",
+        "",
+        "### Machine",
+        "",
+        f"{host['cpu']}, {host['cores']} cores, {host['memory_gib']} GiB; {host['os']}; Python {host['python']}, "
+        f"Django {host['django']}, gunicorn {host['gunicorn']}, PostgreSQL {host['postgresql']} (embedded, "
+        f"shared_buffers {host['shared_buffers']}). Load average before the run {host['load_average'][0]}, "
+        f"after {after['load_average'][0]}"
+        + (
+            " — **the machine was busy with other work**: treat these figures as an upper bound."
+            if host["load_average"][0] > 0.5
+            else "."
+        ),
+    ]
+    return "\n".join(lines)
+
+
+TEMPLATE = f"""# Benchmarks
+
+`make bench` writes the figures below. The explanation after them is written by hand.
+
+## Figures
+
+{START}
+{END}
+"""
+
+
+def write_docs(results: dict, path: Path = DOCS) -> Path:
+    text = path.read_text() if path.exists() else TEMPLATE
+    block = f"{START}\n{figures_markdown(results)}\n{END}"
+    if START in text and END in text:
+        text = re.sub(re.escape(START) + r".*?" + re.escape(END), lambda _match: block, text, flags=re.S)
+    else:
+        text = text.rstrip() + "\n\n## Figures\n\n" + block + "\n"
+    path.write_text(text)
+    return path
+
+
+def print_summary(results: dict) -> None:
+    out = sys.stdout
+    out.write(
+        "\n{:<48} {:>6} {:>8} {:>8} {:>8} {:>7} {:>7}\n".format("scenario", "count", "p50", "p95", "p99", "rps", "SQL")
+    )
+    for scenario in results["scenarios"].values():
+        label = scenario["label"].replace("&lt;", "<").replace("&gt;", ">")
+        out.write(
+            f"{label[:48]:<48} {scenario['count']:>6} {_ms(scenario.get('p50')):>8} {_ms(scenario.get('p95')):>8} "
+            f"{_ms(scenario.get('p99')):>8} {scenario['rps']:>7.0f} {_queries(scenario):>7}\n"
+        )
+    memory = ", ".join(f"{peak / 1024:.0f} MiB" for peak in results["memory_kib"].values())
+    out.write(f"\nWorker peak memory: {memory}. Data set built in {results['dataset']['build_seconds']:.0f} s.\n\n")
+    for budget in results["budgets"]:
+        out.write(f"{'PASS' if budget['passed'] else 'FAIL'}  {budget['budget']}: {budget['measured']}\n")

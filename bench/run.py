@@ -1,0 +1,97 @@
+"""One benchmark run: static files, this run's fixtures, gunicorn, the load generator, the report."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+from django.core.management import call_command
+from django.db import connections
+
+from bench.environment import BENCH_DIR, ROOT, bench_environment
+from bench.plan import make_plan, plan_path
+from bench.report import budgets, machine, print_summary, write_docs
+from bench.server import Server
+
+LOAD_TIMEOUT = 30 * 60  # the load generator stops itself long before this; a backstop
+
+
+def run(*, args, manifest, started: float) -> int:
+    print("Collecting static files (hashed and compressed, as in production).")
+    call_command("collectstatic", interactive=False, verbosity=0)
+    print("Making this run's links and slots.")
+    plan = make_plan(requests=args.requests)
+    race_type = plan["race"]["appointment_type_id"]
+    run_started = time.time()
+    before = machine()
+    connections.close_all()
+
+    results_path = BENCH_DIR / "load.json"
+    print(f"Serving with gunicorn ({args.workers} workers); load: {args.concurrency} clients at once.")
+    with Server(workers=args.workers, log=BENCH_DIR / "gunicorn.log") as server:
+        load = subprocess.run(  # noqa: S603 -- our own module, our own arguments
+            [sys.executable, "-m", "bench.load", str(plan_path()), str(results_path),
+             "--base-url", server.base_url, "--concurrency", str(args.concurrency)],
+            cwd=ROOT,
+            env={key: value for key, value in bench_environment().items() if key != "DJANGO_SETTINGS_MODULE"},
+            timeout=LOAD_TIMEOUT,
+            check=False,
+        )  # fmt: skip
+        memory = server.worker_peak_memory()
+    if load.returncode != 0:
+        print(f"The load generator failed (exit {load.returncode}); server log: {BENCH_DIR / 'gunicorn.log'}")
+        return 2
+    load_results = json.loads(results_path.read_text())
+    results = {
+        "scale": manifest.scale,
+        "dataset": {
+            "counts": manifest.counts,
+            "extra": manifest.extra,
+            "built_at": manifest.built_at,
+            "build_seconds": manifest.build_seconds,
+        },
+        "workers": args.workers,
+        "concurrency": args.concurrency,
+        "requests": args.requests,
+        "load_seconds": load_results["seconds"],
+        "scenarios": load_results["scenarios"],
+        "memory_kib": {str(pid): peak for pid, peak in sorted(memory.items())},
+        "checks": _database_checks(race_type=race_type, since=run_started, sends=len(plan["send"])),
+        "machine": before,
+        "machine_after": machine(),
+        "total_seconds": round(time.monotonic() - started, 1),
+    }
+    results["budgets"] = budgets(results)
+    (BENCH_DIR / "results.json").write_text(json.dumps(results, indent=2))
+    print_summary(results)
+    if not args.no_docs:
+        path = write_docs(results)
+        print(f"Wrote {path.relative_to(ROOT)}.")
+    return 0 if all(budget["passed"] for budget in results["budgets"]) else 1
+
+
+def _database_checks(*, race_type: int, since: float, sends: int) -> dict:
+    """What the database says happened: bookings in the race, messages and tasks the sends queued."""
+    from datetime import UTC, datetime
+
+    from django_tasks_db.models import DBTaskResult
+
+    from booking.models import Appointment
+    from messaging.models import Message
+
+    started = datetime.fromtimestamp(since, tz=UTC)
+    return {
+        "race_bookings_in_database": Appointment.objects.filter(
+            slot__appointment_type_id=race_type, status=Appointment.Status.BOOKED
+        ).count(),
+        "messages_sent_with_links": Message.objects.filter(
+            created_at__gte=started, booking_link__isnull=False, confirms__isnull=True
+        ).count(),
+        "confirmations_queued": Message.objects.filter(created_at__gte=started, confirms__isnull=False).count(),
+        "delivery_tasks_enqueued": DBTaskResult.objects.filter(enqueued_at__gte=started).count(),
+        "sends_planned_including_warmup": sends,
+        "pid": os.getpid(),
+    }
