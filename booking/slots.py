@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from django.db import connection, models
@@ -168,11 +169,7 @@ def slot_count_available(
     return slots.count()
 
 
-def slot_list_available(*, link: BookingLink, now: datetime | None = None, limit: int = 2000) -> list[Slot]:
-    """Free times a link offers now: its type, at its location (and practitioner), in the window.
-
-    One query, with the practitioner and location joined, ordered by start.
-    """
+def _available(*, link: BookingLink, now: datetime | None) -> QuerySet[Slot]:
     earliest, latest = booking_window(appointment_type=link.appointment_type, now=now or timezone.now())
     slots = Slot.objects.filter(
         appointment_type_id=link.appointment_type_id,
@@ -183,6 +180,45 @@ def slot_list_available(*, link: BookingLink, now: datetime | None = None, limit
     )
     if link.practitioner_id is not None:
         slots = slots.filter(practitioner_id=link.practitioner_id)
+    return slots
+
+
+def slot_list_available(*, link: BookingLink, now: datetime | None = None, limit: int = 2000) -> list[Slot]:
+    """Free times a link offers now: its type, at its location (and practitioner), in the window.
+
+    One query, with the practitioner and location joined, ordered by start.
+    """
     return list(
-        slots.select_related("practitioner", "location").fetch_mode(models.FETCH_RAISE).order_by("start", "pk")[:limit]
+        _available(link=link, now=now)
+        .select_related("practitioner", "location")
+        .fetch_mode(models.FETCH_RAISE)
+        .order_by("start", "pk")[:limit]
+    )
+
+
+class FreeTime(NamedTuple):
+    pk: int
+    start: datetime
+    practitioner_name: str
+
+
+def slot_times_available(*, link: BookingLink, now: datetime | None = None, limit: int = 2000) -> list[FreeTime]:
+    """The same free times as `slot_list_available`, as (id, start, practitioner's name) only.
+
+    What the patient's times page lists. At a busy practice a link offers hundreds of times;
+    building a Slot, a Practitioner and a Location for each cost several times the query
+    itself (docs/benchmarks.md), so this reads the three columns the page shows. One query.
+    """
+    rows = _available(link=link, now=now).order_by("start", "pk").values_list("pk", "start", "practitioner__name")
+    return [FreeTime(*row) for row in rows[:limit]]
+
+
+def slot_find_available(*, link: BookingLink, slot_id: int, now: datetime | None = None) -> Slot | None:
+    """One of the link's free times, with its practitioner and location, or None. One query."""
+    return (
+        _available(link=link, now=now)
+        .select_related("practitioner", "location")
+        .fetch_mode(models.FETCH_RAISE)
+        .filter(pk=slot_id)
+        .first()
     )

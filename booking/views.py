@@ -32,9 +32,9 @@ from booking.links import (
     booking_link_record_opened,
     booking_link_verify_dob,
 )
-from booking.models import AppointmentType, BookingLink, Slot
+from booking.models import AppointmentType, BookingLink
 from booking.references import encode_reference
-from booking.slots import LONDON, slot_list_available
+from booking.slots import LONDON, FreeTime, slot_find_available, slot_times_available
 from booking.throttle import dob_failure_record, dob_failures_exceeded
 from hero.http import client_ip
 
@@ -173,12 +173,12 @@ class TimesPage:
     next_label: str = ""
 
 
-def _choice(slot: Slot, today: date) -> SlotChoice:
+def _choice(slot: FreeTime, today: date) -> SlotChoice:
     return SlotChoice(
         reference=encode_reference(slot.pk, namespace="slot"),
         time=time_label(slot.start),
         day=day_label(timezone.localtime(slot.start, LONDON).date(), today=today),
-        practitioner=slot.practitioner.name,
+        practitioner=slot.practitioner_name,
     )
 
 
@@ -189,7 +189,7 @@ def _week_param(value: str | None) -> int:
         return 0
 
 
-def times_page(*, slots: list[Slot], week: int, today: date) -> TimesPage:
+def times_page(*, slots: list[FreeTime], week: int, today: date) -> TimesPage:
     """The earliest time on its own, then the rest by London day, a week at a time when there are many."""
     if not slots:
         return TimesPage(next_available=None, days=[])
@@ -222,7 +222,7 @@ def _render_times(
 ) -> HttpResponse:
     now = timezone.now()
     today = timezone.localdate(now, LONDON)
-    slots = slot_list_available(link=link, now=now)
+    slots = slot_times_available(link=link, now=now)
     page = times_page(slots=slots, week=week, today=today)
     return render(
         request,
@@ -325,7 +325,7 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
     slot_id = slot_id_from_reference(request.GET.get("slot"))
     if slot_id is None:
         return _render_times(request, link, error="Choose a time")
-    slot = next((slot for slot in slot_list_available(link=link) if slot.pk == slot_id), None)
+    slot = slot_find_available(link=link, slot_id=slot_id)
     if slot is None:
         return _render_times(
             request, link, error="Sorry, that time is no longer available. Choose another time.", status=409
@@ -339,7 +339,7 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
             "link": link,
             "token": token,
             "slot": slot,
-            "choice": _choice(slot, today),
+            "choice": _choice(FreeTime(slot.pk, slot.start, slot.practitioner.name), today),
             "end_time": time_label(slot.end),
             "is_video": link.appointment_type.mode == AppointmentType.Mode.VIDEO,
             "is_telephone": link.appointment_type.mode == AppointmentType.Mode.TELEPHONE,
