@@ -48,6 +48,12 @@ def test_patient_search_by_part_of_a_name_uses_the_trigram_index():
     assert "patient_last_name_trgm" in plan(last, index="patient_last_name_trgm")
 
 
+def test_patient_search_by_the_first_two_letters_of_a_name_uses_the_trigram_index():
+    PatientFactory()
+    last = Patient.objects.filter(last_name__istartswith="sm")
+    assert "patient_last_name_trgm" in plan(last, index="patient_last_name_trgm")
+
+
 def test_patient_search_by_date_of_birth_uses_an_index():
     patient = PatientFactory()
     query = Patient.objects.filter(organisation=patient.organisation, date_of_birth=patient.date_of_birth).order_by()
