@@ -539,6 +539,7 @@ def _links_and_bookings(
         earliest, latest = now + appointment_type.minimum_notice, now + appointment_type.maximum_ahead
         free[combination] = [row for row in rows if earliest <= row[1] < latest]
     expiries, weights = list(EXPIRY_WEIGHTS), list(EXPIRY_WEIGHTS.values())
+    own = {org.pk: list(org.combinations) for org in practices}
 
     link_rows, message_rows, audit_rows, appointment_rows = [], [], [], []
     appointment_id = 0
@@ -546,7 +547,7 @@ def _links_and_bookings(
         for link_id in range(1, scale.links + 1):
             org = practices[(link_id - 1) % len(practices)]
             patient_id = rng.choice(org.patients)
-            combination = rng.choice(hub_flu) if rng.random() < 0.2 else rng.choice(list(org.combinations))
+            combination = rng.choice(hub_flu) if rng.random() < 0.2 else rng.choice(own[org.pk])
             owner = hub if combination in hub.combinations and combination not in org.combinations else org
             practitioner_id = rng.choice(owner.combinations[combination]) if rng.random() < 0.1 else None
             created_at = now - timedelta(seconds=rng.randint(600, 20 * 86400))
@@ -611,7 +612,10 @@ def _links_and_bookings(
 
 
 def _take_free_slot(rows: list[tuple[int, datetime, int]], practitioner_id: int | None, rng: random.Random):
-    candidates = [i for i, row in enumerate(rows) if practitioner_id is None or row[2] == practitioner_id]
+    """One of the first free slots (patients book soon), with the link's practitioner if it has one."""
+    if practitioner_id is None:
+        return rows.pop(rng.randrange(min(200, len(rows)))) if rows else None
+    candidates = [i for i, row in enumerate(rows[:2000]) if row[2] == practitioner_id]
     if not candidates:
         return None
     return rows.pop(rng.choice(candidates[:200]))
