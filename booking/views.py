@@ -40,6 +40,7 @@ from hero.http import client_ip
 
 VERIFIED_SESSION_KEY = "booking_verified_links"
 VERIFIED_IDLE = timedelta(minutes=30)
+VERIFIED_REFRESH = timedelta(minutes=1)
 # More free times than this and the times page shows a week at a time.
 ONE_PAGE_LIMIT = 30
 
@@ -70,8 +71,11 @@ def _is_verified(request: HttpRequest, link: BookingLink, now: datetime) -> bool
         del verified[str(link.pk)]
         request.session[VERIFIED_SESSION_KEY] = verified
         return False
-    verified[str(link.pk)] = now.timestamp()
-    request.session[VERIFIED_SESSION_KEY] = verified
+    # Restarting the idle clock is a session write (an UPDATE) on every page; once a minute is
+    # as good for a 30-minute limit and spares the pages a patient clicks through quickly.
+    if now.timestamp() - last_seen >= VERIFIED_REFRESH.total_seconds():
+        verified[str(link.pk)] = now.timestamp()
+        request.session[VERIFIED_SESSION_KEY] = verified
     return True
 
 

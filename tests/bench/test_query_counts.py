@@ -151,7 +151,7 @@ def test_the_times_page_is_constant(practice, django_assert_max_num_queries):
         client = verified_client(link)
         return lambda: client.get(f"/b/{link.token}/times")
 
-    assert_constant(practice, django_assert_max_num_queries, ceiling=6, make_request=make_request)
+    assert_constant(practice, django_assert_max_num_queries, ceiling=3, make_request=make_request)
 
 
 def test_the_confirm_page_is_constant(practice, django_assert_max_num_queries):
@@ -160,7 +160,7 @@ def test_the_confirm_page_is_constant(practice, django_assert_max_num_queries):
         client = verified_client(link)
         return lambda: client.get(f"/b/{link.token}/confirm", {"slot": slot_ref(link)})
 
-    assert_constant(practice, django_assert_max_num_queries, ceiling=7, make_request=make_request)
+    assert_constant(practice, django_assert_max_num_queries, ceiling=4, make_request=make_request)
 
 
 def test_booking_is_constant(practice, django_assert_max_num_queries, django_capture_on_commit_callbacks):
@@ -176,7 +176,7 @@ def test_booking_is_constant(practice, django_assert_max_num_queries, django_cap
 
         return book
 
-    assert_constant(practice, django_assert_max_num_queries, ceiling=24, make_request=make_request)
+    assert_constant(practice, django_assert_max_num_queries, ceiling=21, make_request=make_request)
     assert Appointment.objects.count() == 2
 
 

@@ -604,8 +604,8 @@ class TestTimes:
                 start=start + timedelta(minutes=10 * i),
                 end=start + timedelta(minutes=10 * (i + 1)),
             )
-        # The link, the session, the times, and the session saved with its new last-seen time
-        # (an UPDATE inside a savepoint: three statements).
+        # The link, the session, the times, and (at most once a minute) the session saved with
+        # its new last-seen time (an UPDATE inside a savepoint: three statements).
         with django_assert_max_num_queries(6):
             response = verified.get(url(link, "times"))
         assert response.status_code == 200
