@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.environment import ROOT
+from bench.plan import WARMUP
 
 DOCS = ROOT / "docs" / "benchmarks.md"
 START = "<!-- bench:figures:start (written by `make bench`; edits here are replaced) -->"
@@ -112,7 +113,7 @@ def figures_markdown(results: dict) -> str:
     lines = [
         f"Run {host['at']} at scale {results['scale']:g}: gunicorn with {results['workers']} sync workers on "
         f"127.0.0.1, the load generator (`python -m bench.load`, its own process) keeping "
-        f"{results['concurrency']} requests in flight (closed loop), after {20} unrecorded warm-up requests "
+        f"{results['concurrency']} requests in flight (closed loop), after {WARMUP} unrecorded warm-up requests "
         "per scenario. Latency is the client's: from sending the request to the last byte of the response. "
         "*In Django* and *in the database* are the server's own p50 for the same requests (Server-Timing).",
         "",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -93,5 +92,4 @@ def _database_checks(*, race_type: int, since: float, sends: int) -> dict:
         "confirmations_queued": Message.objects.filter(created_at__gte=started, confirms__isnull=False).count(),
         "delivery_tasks_enqueued": DBTaskResult.objects.filter(enqueued_at__gte=started).count(),
         "sends_planned_including_warmup": sends,
-        "pid": os.getpid(),
     }
