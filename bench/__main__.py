@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
@@ -52,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
         if name == "profile":
             command.add_argument("--requests", type=int, default=200, help="requests per scenario (default 200)")
     args = parser.parse_args(argv)
+    # Before anything of ours runs: is something else keeping the machine busy?
+    load_at_start = os.getloadavg()[0]
 
     environment.apply()
     import django
@@ -68,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         return profile_scenarios(manifest=manifest, requests=args.requests)
     from bench.run import run
 
-    return run(args=args, manifest=manifest, started=started)
+    return run(args=args, manifest=manifest, started=started, load_at_start=load_at_start)
 
 
 if __name__ == "__main__":

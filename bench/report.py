@@ -172,11 +172,12 @@ def figures_markdown(results: dict) -> str:
         "",
         f"{host['cpu']}, {host['cores']} cores, {host['memory_gib']} GiB; {host['os']}; Python {host['python']}, "
         f"Django {host['django']}, gunicorn {host['gunicorn']}, PostgreSQL {host['postgresql']} (embedded, "
-        f"shared_buffers {host['shared_buffers']}). Load average before the run {host['load_average'][0]}, "
-        f"after {after['load_average'][0]}"
+        f"shared_buffers {host['shared_buffers']}). Load average (1 minute) when `make bench` started "
+        f"{results['load_at_start']}, when the load started {host['load_average'][0]} (after building the data "
+        f"set, if it was built), at the end {after['load_average'][0]}"
         + (
             " — **the machine was busy with other work**: treat these figures as an upper bound."
-            if host["load_average"][0] > 0.5
+            if results["load_at_start"] > 0.5
             else "."
         ),
     ]

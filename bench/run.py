@@ -18,7 +18,7 @@ from bench.server import Server
 LOAD_TIMEOUT = 30 * 60  # the load generator stops itself long before this; a backstop
 
 
-def run(*, args, manifest, started: float) -> int:
+def run(*, args, manifest, started: float, load_at_start: float) -> int:
     print("Collecting static files (hashed and compressed, as in production).")
     call_command("collectstatic", interactive=False, verbosity=0)
     print("Making this run's links and slots.")
@@ -60,6 +60,7 @@ def run(*, args, manifest, started: float) -> int:
         "memory_kib": {str(pid): peak for pid, peak in sorted(memory.items())},
         "checks": _database_checks(race_type=race_type, since=run_started, sends=len(plan["send"])),
         "machine": before,
+        "load_at_start": round(load_at_start, 2),
         "machine_after": machine(),
         "total_seconds": round(time.monotonic() - started, 1),
     }
