@@ -17,6 +17,15 @@ from bench.environment import BENCH_DIR
 from bench.plan import make_plan
 
 HOST = {"HTTP_HOST": "127.0.0.1"}
+# One request handler for every simulated browser, as a gunicorn worker has: each test client
+# would otherwise build the middleware again (WhiteNoise scans the static files) on its first request.
+_HANDLER = Client().handler
+
+
+def _client(**defaults) -> Client:
+    client = Client(**HOST, **defaults)
+    client.handler = _HANDLER
+    return client
 
 
 def _dob(iso: str) -> dict[str, str]:
@@ -25,7 +34,7 @@ def _dob(iso: str) -> dict[str, str]:
 
 
 def _patient(item: dict) -> Client:
-    return Client(HTTP_X_FORWARDED_FOR=item["ip"], **HOST)
+    return _client(HTTP_X_FORWARDED_FOR=item["ip"])
 
 
 def _check(response, *statuses: int):
@@ -42,7 +51,7 @@ def profile_scenarios(*, manifest, requests: int = 200) -> int:
     patients = [(item, _patient(item)) for item in opened]
     staff = []
     for account in plan["staff"]:
-        client = Client(**HOST)
+        client = _client()
         _check(client.post("/accounts/login/", account), 302)
         staff.append(client)
 

@@ -43,6 +43,8 @@ class Server:
             str(self.workers),
             "--timeout",
             "60",
+            # Nothing manages this server at run time; don't leave a socket in the home folder.
+            "--no-control-socket",
         ]
         output = self.log.open("w") if self.log else subprocess.DEVNULL
         self.process = subprocess.Popen(command, cwd=ROOT, env=bench_environment(), stdout=output, stderr=output)  # noqa: S603
