@@ -99,10 +99,17 @@ BACKENDS = {"outbox": OutboxSmsBackend, "console": ConsoleSmsBackend, "twilio": 
 
 
 @cache
-def _backend(name: str, account: str, base_url: str):
+def _backend(name: str, *configuration) -> OutboxSmsBackend | ConsoleSmsBackend | TwilioSmsBackend:
     return BACKENDS[name]()
 
 
 def sms_backend():
     """The configured backend; one per process (the Twilio client keeps its connections)."""
-    return _backend(settings.SMS_BACKEND, settings.TWILIO_ACCOUNT_SID, settings.TWILIO_API_BASE_URL)
+    # Keyed by the settings it is built from, so a changed setting (in tests) builds a new one.
+    return _backend(
+        settings.SMS_BACKEND,
+        settings.TWILIO_ACCOUNT_SID,
+        settings.TWILIO_AUTH_TOKEN,
+        settings.TWILIO_API_BASE_URL,
+        settings.TWILIO_TIMEOUT_SECONDS,
+    )
