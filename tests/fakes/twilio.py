@@ -6,6 +6,7 @@ do with the next requests (`then(...)`), or by default (`always(...)`):
   Refuse(code)          400 with a Twilio error code (21211, 21614, 21610...)
   Answer(status)        an HTTP error with no Twilio code (500, 503, 429)
   Hang()                no answer until `release()` (or the client gives up)
+  AcceptThenHang()      accepted, but the answer never comes (until `release()`)
   Slow(seconds)         accept after a pause
 It records every request, and which were accepted, for the tests to count.
 """
@@ -53,6 +54,11 @@ class Answer:
 @dataclass(frozen=True)
 class Hang:
     pass
+
+
+@dataclass(frozen=True)
+class AcceptThenHang:
+    """Twilio took the message, but its answer never comes back (the worker dies waiting)."""
 
 
 @dataclass(frozen=True)
@@ -142,6 +148,11 @@ class FakeTwilio:
         elif isinstance(behaviour, Hang):
             self._released.wait(timeout=60)
             request.outcome = "hung"
+        elif isinstance(behaviour, AcceptThenHang):
+            with self._lock:
+                request.sid = "SM" + secrets.token_hex(16)
+                request.outcome = "accepted"
+            self._released.wait(timeout=60)
         elif isinstance(behaviour, Refuse):
             body = {
                 "code": behaviour.code,
