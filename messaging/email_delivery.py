@@ -75,6 +75,11 @@ class EmailBackend:
         except (smtplib.SMTPException, OSError) as error:
             raise DeliveryError("Couldn't reach the mail server.", permanent=False) from error
         status = email.anymail_status
+        if status.status and status.status <= {"rejected", "invalid"}:
+            # Only when ANYMAIL_IGNORE_RECIPIENT_STATUS is on; otherwise anymail raised above.
+            raise DeliveryError(
+                "The email service refused the address (it bounced before, or isn't valid).", permanent=True
+            )
         provider_id = status.message_id if isinstance(status.message_id, str) and status.message_id else ""
         return SendResult(
             provider_message_id=provider_id or email.extra_headers["Message-ID"],
