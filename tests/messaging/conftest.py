@@ -80,7 +80,8 @@ def fake_twilio():
         TWILIO_TIMEOUT_SECONDS=1.0,
     ):
         yield fake
-    fake.stop()
+    if fake.server.socket.fileno() != -1:
+        fake.stop()
 
 
 @pytest.fixture

@@ -341,3 +341,22 @@ class TestHistory:
             ("queued", "retrying"),
             ("sent", "queued"),
         ]
+
+
+class TestOtherBackends:
+    def test_twilio_unreachable_is_a_passing_failure(self, practice, fake_twilio):
+        closed_port_url = fake_twilio.url
+        fake_twilio.stop()
+        with override_settings(TWILIO_API_BASE_URL=closed_port_url, TASKS=DATABASE_TASKS):
+            message = send_sms(practice)
+            message_deliver(message.pk)
+        message.refresh_from_db()
+        assert message.status == Message.Status.QUEUED
+        assert "Couldn't reach Twilio" in message.failure_reason
+
+    def test_the_console_backend_prints_the_text_to_the_log(self, practice, caplog):
+        with override_settings(SMS_BACKEND="console"), caplog.at_level("INFO", logger="messaging.sms_backends"):
+            message = send_sms(practice)
+        assert message.status == Message.Status.SENT
+        assert message.provider_message_id == f"console-{message.reference}"
+        assert message.body in caplog.text
