@@ -22,9 +22,9 @@ SHOWN = 50
 def dev_outbox(request: HttpRequest) -> HttpResponse:
     if not settings.DEBUG:
         raise Http404("The outbox is only there in development.")
-    messages = (
+    outbox_messages = (
         Message.objects.select_related("patient", "organisation")
         .filter(status__in=[Message.Status.SENT, Message.Status.DELIVERED])
         .order_by("-created_at", "-pk")[:SHOWN]
     )
-    return render(request, "messaging/dev_outbox.html", {"messages": messages, "shown": SHOWN})
+    return render(request, "messaging/dev_outbox.html", {"outbox_messages": outbox_messages, "shown": SHOWN})
