@@ -28,6 +28,7 @@ from django.utils.formats import time_format
 
 from booking.audit import audit_record_many
 from booking.models import AuditEvent, Patient
+from messaging.channels import channel_options
 from messaging.delivery_errors import DeliveryError, SendResult
 from messaging.email_delivery import EmailBackend
 from messaging.models import Channel, Message, MessageStatusEvent
@@ -82,12 +83,26 @@ def message_deliver(message_id: int) -> str:
     message = message_claim(message_id)
     if message is None:
         return "not due"
+    stopped = _why_not_deliverable_now(message)
+    if stopped:
+        return _record_failure(message, DeliveryError(stopped, permanent=True))
     try:
         result = backend_for(message.channel).send(message)
     except DeliveryError as error:
         return _record_failure(message, error)
     _record_sent(message, result)
     return "sent"
+
+
+def _why_not_deliverable_now(message: Message) -> str:
+    """A retry can come an hour after the message was written: check the patient still wants it there."""
+    option = next(option for option in channel_options(message.patient) if option.channel == message.channel)
+    if not option.available:
+        return f"Not sent: {option.reason_unavailable[0].lower()}{option.reason_unavailable[1:]}."
+    if option.address != message.to_address:
+        what = "mobile number" if message.channel == Channel.SMS else "email address"
+        return f"Not sent: the patient's {what} changed after the message was written. Send it again."
+    return ""
 
 
 def _record_sent(message: Message, result: SendResult) -> None:

@@ -360,3 +360,30 @@ class TestOtherBackends:
         assert message.status == Message.Status.SENT
         assert message.provider_message_id == f"console-{message.reference}"
         assert message.body in caplog.text
+
+
+class TestCheckedAgainBeforeEachTry:
+    def test_a_patient_who_opts_out_before_the_retry_is_not_texted(self, practice, fake_twilio):
+        from booking.models import Patient
+
+        fake_twilio.then(Answer(503))
+        message = queued_message(practice)
+        with override_settings(TASKS=DATABASE_TASKS):
+            message_deliver(message.pk)
+            Patient.objects.filter(pk=practice.patient.pk).update(sms_opted_out=True)
+            Message.objects.filter(pk=message.pk).update(next_attempt_at=timezone.now())
+            assert message_deliver(message.pk) == "failed"
+        message.refresh_from_db()
+        assert message.status == Message.Status.FAILED
+        assert message.failure_reason == "Not sent: the patient has opted out of texts (replied STOP)."
+        assert len(fake_twilio.requests) == 1
+
+    def test_a_number_changed_since_the_message_was_written_is_not_texted(self, practice, fake_twilio):
+        from booking.models import Patient
+
+        message = queued_message(practice)
+        Patient.objects.filter(pk=practice.patient.pk).update(mobile="+447400999888")
+        assert message_deliver(message.pk) == "failed"
+        message.refresh_from_db()
+        assert "mobile number changed after the message was written" in message.failure_reason
+        assert fake_twilio.requests == []
