@@ -10,40 +10,23 @@ import json
 import threading
 import uuid
 from collections import deque
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from tests.fakes.server import LocalServer
 
 SERVER_TOKEN = "fake-postmark-server-token"
 
 
-class FakePostmark:
+class FakePostmark(LocalServer):
     def __init__(self) -> None:
         self.sent: list[dict] = []
         self.requests: list[dict] = []
         self._script: deque[str] = deque()
         self._lock = threading.Lock()
 
-    def start(self) -> FakePostmark:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                fake._handle(self)
-
-            def log_message(self, format, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/"
+        return super().url + "/"
 
     def then(self, *outcomes: str) -> None:
         """Outcomes for the next requests: "accept", "inactive" or "error"."""

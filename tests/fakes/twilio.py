@@ -20,8 +20,10 @@ import time
 from base64 import b64decode
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs
+
+from tests.fakes.server import LocalServer
 
 ACCOUNT_SID = "AC" + "1" * 32
 AUTH_TOKEN = "fake-twilio-auth-token"
@@ -76,7 +78,7 @@ class Request:
 
 
 @dataclass
-class FakeTwilio:
+class FakeTwilio(LocalServer):
     requests: list[Request] = field(default_factory=list)
     _script: deque = field(default_factory=deque)
     _default: object = field(default_factory=Accept)
@@ -84,29 +86,9 @@ class FakeTwilio:
     _released: threading.Event = field(default_factory=threading.Event)
     _arrived: threading.Condition = field(default_factory=threading.Condition)
 
-    def start(self) -> FakeTwilio:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                fake._handle(self)
-
-            def log_message(self, format, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
     def stop(self) -> None:
         self._released.set()
-        self.server.shutdown()
-        self.server.server_close()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        super().stop()
 
     def then(self, *behaviours) -> None:
         with self._lock:

@@ -80,7 +80,7 @@ def fake_twilio():
         TWILIO_TIMEOUT_SECONDS=1.0,
     ):
         yield fake
-    if fake.server.socket.fileno() != -1:
+    if fake.running:
         fake.stop()
 
 
