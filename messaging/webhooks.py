@@ -1,4 +1,4 @@
-"""Provider callbacks: Twilio's status reports (inbound texts are still refused).
+"""Provider callbacks: Twilio's status reports and inbound texts (STOP, START).
 
 None needs a login or a CSRF token; each checks the provider's own proof instead:
 - Twilio signs each request (X-Twilio-Signature, an HMAC of the URL it called and the form
@@ -12,6 +12,7 @@ gets 200, so the provider stops retrying, and changes nothing.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from functools import wraps
 
@@ -20,6 +21,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, QueryD
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from twilio.request_validator import RequestValidator
+from twilio.twiml.messaging_response import MessagingResponse
 
 from messaging.delivery import patients_opt_out
 from messaging.models import Channel, Message
@@ -45,6 +47,12 @@ TWILIO_STATUSES = {
     "failed": Status.FAILED,
     "canceled": Status.FAILED,
 }
+
+# Twilio's standard opt-out and opt-in keywords: the whole text, any case.
+STOP_KEYWORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
+START_KEYWORDS = frozenset({"START", "YES", "UNSTOP"})
+
+E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 
 
 def twilio_signature_is_valid(request: HttpRequest) -> bool:
@@ -118,6 +126,39 @@ def twilio_status_record(*, reference: str, params: QueryDict) -> bool:
 
 @csrf_exempt
 @require_POST
+@twilio_signed
 def twilio_inbound(request: HttpRequest) -> HttpResponse:
-    # Still refusing everything: STOP/START handling lands next.
-    return HttpResponseForbidden()
+    twilio_inbound_record(params=request.POST)
+    # An empty reply: Twilio's Advanced Opt-Out sends the patient its own confirmation.
+    return HttpResponse(str(MessagingResponse()), content_type="text/xml")
+
+
+def twilio_inbound_opt_out(params: QueryDict) -> bool | None:
+    """True for an opt-out, False for an opt-in, None for any other text.
+
+    Twilio's Advanced Opt-Out says which it took the text to be (OptOutType), keywords a
+    Messaging Service added included; without it, Twilio's standard keywords.
+    """
+    opt_out_type = (params.get("OptOutType") or "").strip().upper()
+    if opt_out_type in ("STOP", "START"):
+        return opt_out_type == "STOP"
+    keyword = (params.get("Body") or "").strip().upper()
+    if keyword in STOP_KEYWORDS:
+        return True
+    if keyword in START_KEYWORDS:
+        return False
+    return None
+
+
+def twilio_inbound_record(*, params: QueryDict) -> int:
+    """Opt the sender out of texts (STOP) or back in (START); how many patient records changed."""
+    mobile = (params.get("From") or "").strip()
+    opted_out = twilio_inbound_opt_out(params)
+    if opted_out is None or not E164.match(mobile) or not _from_our_twilio_account(params):
+        return 0
+    keyword = (params.get("Body") or "").strip().upper()[:20]
+    return patients_opt_out(
+        mobile=mobile,
+        opted_out=opted_out,
+        why=f"The patient texted {keyword or params.get('OptOutType')} to our number.",
+    )
