@@ -1,9 +1,12 @@
-"""Provider callbacks: Twilio's status reports and inbound texts (STOP, START).
+"""Provider callbacks: Twilio's status reports and inbound texts, and the email service's tracking.
 
 None needs a login or a CSRF token; each checks the provider's own proof instead:
 - Twilio signs each request (X-Twilio-Signature, an HMAC of the URL it called and the form
   fields, keyed with our auth token). The URL is our public one (PUBLIC_BASE_URL): behind a
   proxy the host and scheme Django sees may differ from the ones Twilio called.
+- Email tracking goes through anymail's view for the configured email service, which checks
+  the webhook's basic auth (ANYMAIL_WEBHOOK_SECRET) and the service's own signature where it
+  has one.
 Anything unsigned or forged gets 403 and changes nothing. A genuine report about a message
 that isn't ours (an unknown reference, another message's provider id, another Twilio account)
 gets 200, so the provider stops retrying, and changes nothing.
@@ -16,8 +19,10 @@ import re
 from collections.abc import Callable
 from functools import wraps
 
+from anymail import urls as anymail_urls
+from anymail.exceptions import AnymailWebhookValidationFailure
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, QueryDict
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden, QueryDict
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from twilio.request_validator import RequestValidator
@@ -162,3 +167,44 @@ def twilio_inbound_record(*, params: QueryDict) -> int:
         opted_out=opted_out,
         why=f"The patient texted {keyword or params.get('OptOutType')} to our number.",
     )
+
+
+# --- Email tracking (anymail) ----------------------------------------------------------------
+
+# Each email service's anymail tracking view, by the name in its backend's module path
+# (anymail.backends.postmark.EmailBackend → "postmark"). Inbound email views are left out.
+ANYMAIL_TRACKING_VIEWS = {
+    pattern.name.removesuffix("_tracking_webhook"): pattern.callback
+    for pattern in anymail_urls.urlpatterns
+    if pattern.name.endswith("_tracking_webhook")
+}
+
+
+def anymail_services_configured() -> set[str]:
+    """The email services our mailers send through (only their tracking webhooks answer)."""
+    services = set()
+    for mailer in settings.MAILERS.values():
+        backend = mailer.get("BACKEND", "")
+        if backend.startswith("anymail.backends."):
+            services.add(backend.split(".")[2])
+    return services
+
+
+@csrf_exempt
+def anymail_tracking(request: HttpRequest, esp: str) -> HttpResponse:
+    """The email service's delivery reports, through anymail's own view for that service.
+
+    Only there when ANYMAIL_WEBHOOK_SECRET is set (without it anymail accepts anyone's posts
+    with a warning) and only for the service we send through. Read per request, so a settings
+    change needs no URLconf reload. The reports arrive as anymail's tracking signal
+    (messaging/receivers.py → messaging/tracking.py).
+    """
+    view = ANYMAIL_TRACKING_VIEWS.get(esp)
+    if view is None or not settings.ANYMAIL.get("WEBHOOK_SECRET") or esp not in anymail_services_configured():
+        raise Http404("No such email tracking webhook.")
+    try:
+        return view(request)
+    except AnymailWebhookValidationFailure as error:
+        # anymail's own answer is 400 (a SuspiciousOperation); a failed credential is a 403.
+        logger.warning("Refused an email tracking webhook (%s): %s", esp, error)
+        return HttpResponseForbidden()
