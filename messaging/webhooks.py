@@ -28,6 +28,7 @@ from django.views.decorators.http import require_POST
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
+from booking.phones import E164_PATTERN
 from messaging.delivery import patients_opt_out
 from messaging.models import Channel, Message
 from messaging.provider_errors import TWILIO_OPTED_OUT, twilio_reason
@@ -57,7 +58,7 @@ TWILIO_STATUSES = {
 STOP_KEYWORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
 START_KEYWORDS = frozenset({"START", "YES", "UNSTOP"})
 
-E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+E164 = re.compile(E164_PATTERN)
 
 
 def twilio_signature_is_valid(request: HttpRequest) -> bool:
