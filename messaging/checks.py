@@ -51,4 +51,30 @@ def delivery_configured(app_configs, **kwargs) -> list[checks.CheckMessage]:
                 id="messaging.W004",
             )
         )
+    found.extend(_tracking_webhook_problems())
     return found
+
+
+def _tracking_webhook_problems() -> list[checks.CheckMessage]:
+    """The email service's tracking view must be able to start (Mailgun's needs its signing key)."""
+    if not settings.ANYMAIL.get("WEBHOOK_SECRET"):
+        return []
+    from django.core.exceptions import ImproperlyConfigured
+
+    from messaging.webhooks import ANYMAIL_TRACKING_VIEWS, anymail_services_configured
+
+    problems = []
+    for service in sorted(anymail_services_configured()):
+        view = ANYMAIL_TRACKING_VIEWS.get(service)
+        if view is None:
+            continue
+        try:
+            view.view_class(**view.view_initkwargs)
+        except ImproperlyConfigured as error:
+            problems.append(
+                checks.Warning(
+                    f"The {service} delivery-report webhook can't start, so its reports would be refused: {error}",
+                    id="messaging.W005",
+                )
+            )
+    return problems

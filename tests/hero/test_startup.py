@@ -90,6 +90,15 @@ class TestProductionSettings:
         result = manage("check", "--deploy", env={**PRODUCTION, variable: value})
         assert warning in result.stderr + result.stdout
 
+    def test_the_deploy_check_warns_when_the_email_services_webhook_cant_start(self):
+        # Mailgun's view checks signatures with its signing key (or, without one, the API key).
+        mailgun = {**PRODUCTION, "EMAIL_BACKEND": "anymail.backends.mailgun.EmailBackend"}
+        result = manage("check", "--deploy", env=mailgun)
+        assert "messaging.W005" in result.stderr + result.stdout
+        assert "webhook_signing_key" in (result.stderr + result.stdout).lower()
+        signed = manage("check", "--deploy", env={**mailgun, "ANYMAIL_MAILGUN_WEBHOOK_SIGNING_KEY": "s"})
+        assert "messaging.W005" not in signed.stderr + signed.stdout
+
     def test_twilio_without_credentials_stops_start_up(self):
         result = manage("check", env={**PRODUCTION, "TWILIO_AUTH_TOKEN": ""})
         assert result.returncode != 0
