@@ -44,6 +44,7 @@ run: install
 	DEBUG=true $(MANAGE) seed_demo
 	@echo
 	@echo "Serving http://127.0.0.1:8000  (admin: http://127.0.0.1:8000/admin/). Ctrl-C stops it."
+	@echo "Nothing is sent from here: texts and emails the demo sends are at http://127.0.0.1:8000/dev/outbox/"
 	DEBUG=true $(MANAGE) runserver 127.0.0.1:8000
 
 lint: install

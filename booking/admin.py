@@ -334,12 +334,23 @@ class PatientAdmin(OrganisationScopedAdmin):
         return response
 
     def save_model(self, request, obj, form, change):
+        changed = set(form.changed_data)
+        if (
+            change
+            and "email" in changed
+            and (form.initial.get("email") or "").casefold() != obj.email.casefold()
+            and "email_undeliverable_reason" not in changed
+            and obj.email_undeliverable_reason
+        ):
+            # The problem (a bounce, a spam report) was the old address's; the new one gets a fresh start.
+            obj.email_undeliverable_reason = ""
+            changed.add("email_undeliverable_reason")
         super().save_model(request, obj, form, change)
         audit_record(
             action=AuditEvent.Action.CHANGED,
             actor=request.user,
             patient=obj,
-            detail={"where": "admin", "fields": sorted(form.changed_data), "added": not change},
+            detail={"where": "admin", "fields": sorted(changed), "added": not change},
         )
 
     @admin.display(description="Name", ordering="last_name")

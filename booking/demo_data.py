@@ -343,9 +343,14 @@ def seed_demo(*, today: date | None = None) -> DemoResult:
     practices = [organisations["A99001"], organisations["A99002"]]
     # Message templates live in messaging; booking never imports it, so look the model up by name.
     message_template = apps.get_model("messaging", "MessageTemplate")
+    sender_profile = apps.get_model("messaging", "SenderProfile")
     for practice in practices:
         for name, body in DEMO_TEMPLATES:
             message_template.objects.update_or_create(organisation=practice, name=name, defaults={"body": body})
+        # The name patients would see as the sender of texts, were Twilio set up.
+        sender_profile.objects.update_or_create(
+            organisation=practice, defaults={"sms_sender_id": practice.name.split()[0][:11].upper()}
+        )
 
     for index, nhs_number in enumerate(demo_nhs_numbers(rng, PATIENT_COUNT)):
         first_name = FIRST_NAMES[index % len(FIRST_NAMES)]

@@ -404,6 +404,17 @@ class Patient(models.Model):
     sms_opted_out = models.BooleanField(
         "opted out of SMS", default=False, help_text="Set when the patient texts STOP; no texts are sent."
     )
+    # Set when emails to the address bounce or the patient marks one as spam; cleared when the
+    # address changes. db_default: rows written by plain SQL (the benchmark's loader) get it too.
+    email_undeliverable_reason = models.CharField(
+        "email problem",
+        max_length=200,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="Why emails to this address stopped (it bounced, or the patient reported spam). "
+        "Cleared when the address is changed.",
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
@@ -427,6 +438,8 @@ class Patient(models.Model):
         indexes = [
             # Staff find patients as they type, by part of a name (trigram) or by date of birth.
             GinIndex(OpClass(Upper("last_name"), name="gin_trgm_ops"), name="patient_last_name_trgm"),
+            # An inbound STOP names only the phone number.
+            models.Index(fields=["mobile"], condition=~Q(mobile=""), name="patient_mobile"),
             GinIndex(OpClass(Upper("first_name"), name="gin_trgm_ops"), name="patient_first_name_trgm"),
             models.Index(fields=["organisation", "date_of_birth"], name="patient_org_dob"),
             models.Index(fields=["organisation", "last_name", "first_name"], name="patient_org_name"),
@@ -682,6 +695,9 @@ class AuditEvent(models.Model):
         VIEWED = "viewed", "Record viewed"
         CHANGED = "changed", "Record changed"
         DENIED = "denied", "Access denied"
+        OPTED_OUT = "opted_out", "Opted out of texts"
+        OPTED_IN = "opted_in", "Opted back in to texts"
+        EMAIL_UNDELIVERABLE = "email_bounced", "Email address stopped working"
 
     created_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
     action = models.CharField(max_length=20, choices=Action.choices)

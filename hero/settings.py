@@ -7,6 +7,7 @@ reports nothing.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -58,6 +59,7 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "django.forms",
     "django_tasks_db",
+    "anymail",
     "booking",
     "messaging",
 ]
@@ -170,6 +172,51 @@ TASKS = {
         "BACKEND": env.str("TASKS_BACKEND", default="django.tasks.backends.immediate.ImmediateBackend"),
     }
 }
+
+# Delivery (messaging/delivery.py, docs/deployment.md). Texts go through SMS_BACKEND: "outbox"
+# (development: kept, and shown at /dev/outbox when DEBUG is on), "console" (printed to the
+# log) or "twilio". Email goes through the EMAIL_BACKEND variable (Django 6.1 MAILERS): an anymail backend in
+# production (anymail.backends.<esp>.EmailBackend, its settings from ANYMAIL_* variables).
+SMS_BACKENDS = ("outbox", "console", "twilio")
+SMS_BACKEND = env.str("SMS_BACKEND", default="outbox")
+if SMS_BACKEND not in SMS_BACKENDS:
+    raise ImproperlyConfigured(f"SMS_BACKEND must be one of {', '.join(SMS_BACKENDS)}, not {SMS_BACKEND!r}.")
+TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")
+TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="")
+if SMS_BACKEND == "twilio" and not (TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN):
+    raise ImproperlyConfigured("SMS_BACKEND is twilio: set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN too.")
+# Organisations without their own sender (admin: Sender profiles) use these.
+TWILIO_MESSAGING_SERVICE_SID = env.str("TWILIO_MESSAGING_SERVICE_SID", default="")
+TWILIO_SENDER_ID = env.str("TWILIO_SENDER_ID", default="")
+# Only the tests change this (their fake Twilio server); a regional endpoint could too.
+TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="")
+TWILIO_TIMEOUT_SECONDS = env.float("TWILIO_TIMEOUT_SECONDS", default=15.0)
+
+_email_backend = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+_email_options = {}
+if _email_backend == "django.core.mail.backends.smtp.EmailBackend":
+    # An SMTP relay (NHSmail's, say) instead of an email service's API.
+    _email_options = {
+        "host": env.str("EMAIL_HOST", default="localhost"),
+        "port": env.int("EMAIL_PORT", default=587),
+        "username": env.str("EMAIL_HOST_USER", default=""),
+        "password": env.str("EMAIL_HOST_PASSWORD", default=""),
+        "use_tls": env.bool("EMAIL_USE_TLS", default=True),
+        "timeout": env.int("EMAIL_TIMEOUT", default=15),
+    }
+MAILERS = {"default": {"BACKEND": _email_backend, "OPTIONS": _email_options}}
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="appointments@localhost")
+# Every ANYMAIL_<NAME> variable becomes ANYMAIL["<NAME>"]: ANYMAIL_POSTMARK_SERVER_TOKEN,
+# ANYMAIL_WEBHOOK_SECRET ("user:password" for the tracking webhook's basic auth), and so on.
+ANYMAIL = {name.removeprefix("ANYMAIL_"): value for name, value in os.environ.items() if name.startswith("ANYMAIL_")}
+
+# Retries of transient failures: exponential backoff with jitter, then the message fails.
+DELIVERY_MAX_ATTEMPTS = env.int("DELIVERY_MAX_ATTEMPTS", default=8)
+DELIVERY_RETRY_BASE_SECONDS = env.float("DELIVERY_RETRY_BASE_SECONDS", default=30.0)
+DELIVERY_RETRY_MAX_SECONDS = env.float("DELIVERY_RETRY_MAX_SECONDS", default=3600.0)
+# How long a worker holds a message it is sending; a message held past this by a worker that
+# died is picked up again by `manage.py requeue_messages`.
+DELIVERY_LEASE_SECONDS = env.float("DELIVERY_LEASE_SECONDS", default=120.0)
 
 # Security. Production defaults are strict; each can be relaxed from the environment when a
 # proxy already does the job (documented in docs/deployment.md).

@@ -12,6 +12,7 @@ admin.site.index_title = "Practice set-up"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
+    path("webhooks/", include("messaging.webhook_urls")),
     path("", views.home, name="home"),
     path("", include("messaging.urls")),
     path("", include("booking.urls")),

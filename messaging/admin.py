@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from booking.admin_scope import OrganisationScopedAdmin
-from messaging.models import Message, MessageTemplate
+from messaging.models import Message, MessageStatusEvent, MessageTemplate, SenderProfile
 
 
 @admin.register(MessageTemplate)
@@ -16,11 +16,33 @@ class MessageTemplateAdmin(OrganisationScopedAdmin):
     list_select_related = ["organisation"]
 
 
+@admin.register(SenderProfile)
+class SenderProfileAdmin(OrganisationScopedAdmin):
+    """Which Twilio Messaging Service or sender ID an organisation's texts come from."""
+
+    list_display = ["organisation", "twilio_messaging_service_sid", "sms_sender_id", "email_reply_to"]
+    search_fields = ["organisation__name", "sms_sender_id"]
+    autocomplete_fields = ["organisation"]
+    list_select_related = ["organisation"]
+
+
+class MessageStatusEventInline(admin.TabularInline):
+    model = MessageStatusEvent
+    fields = ["occurred_at", "status", "source", "provider_status", "error_code", "detail"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
 @admin.register(Message)
 class MessageAdmin(OrganisationScopedAdmin):
     """Messages are written and sent on the staff pages; here they can only be read."""
 
-    list_display = ["created_at", "patient", "channel", "status", "organisation", "sent_by"]
+    inlines = [MessageStatusEventInline]
+    list_display = ["created_at", "patient", "channel", "status", "attempts", "organisation", "sent_by"]
     list_filter = ["status", "channel", "organisation"]
     search_fields = ["patient__first_name", "patient__last_name", "=patient__nhs_number", "to_address"]
     list_select_related = ["patient", "organisation", "sent_by"]

@@ -6,4 +6,4 @@ class MessagingConfig(AppConfig):
     verbose_name = "Messaging"
 
     def ready(self) -> None:
-        from messaging import receivers  # noqa: F401 -- connects the signal receivers
+        from messaging import checks, receivers  # noqa: F401 -- registers the checks, connects the receivers

@@ -38,7 +38,15 @@ def _sms_option(patient: Patient) -> ChannelOption:
 
 
 def _email_option(patient: Patient) -> ChannelOption:
-    return ChannelOption(Channel.EMAIL, patient.email, "" if patient.email else "No email address on record")
+    if not patient.email:
+        reason = "No email address on record"
+    elif patient.email_undeliverable_reason:
+        # Set from the email service's bounce or spam report (messaging/tracking.py); changing
+        # the address clears it.
+        reason = f"Emails to this address stopped: {patient.email_undeliverable_reason}"
+    else:
+        reason = ""
+    return ChannelOption(Channel.EMAIL, patient.email, reason)
 
 
 def default_channel(patient: Patient) -> Channel | None:

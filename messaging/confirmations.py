@@ -8,9 +8,9 @@ from django.utils import timezone
 
 from booking.models import Appointment, AppointmentType
 from messaging.channels import channel_options
+from messaging.delivery import delivery_enqueue
 from messaging.models import Channel, Message
 from messaging.segments import sms_normalise
-from messaging.tasks import deliver_message
 
 
 def confirmation_send(*, appointment: Appointment) -> Message | None:
@@ -54,7 +54,7 @@ def confirmation_send(*, appointment: Appointment) -> Message | None:
                 body=body,
                 confirms=appointment,
             )
-            transaction.on_commit(lambda: deliver_message.enqueue(message_id=message.pk))
+            delivery_enqueue(message)
     except IntegrityError:
         return None  # already confirmed
     return message

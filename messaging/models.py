@@ -5,8 +5,10 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from booking.models import Appointment, BookingLink, Organisation, Patient
@@ -66,7 +68,12 @@ class Message(models.Model):
         Appointment, on_delete=models.PROTECT, null=True, blank=True, related_name="confirmation"
     )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
-    failure_reason = models.TextField(blank=True)
+    failure_reason = models.TextField(blank=True, help_text="Why it failed, or why the last try didn't go.")
+    # Delivery bookkeeping (messaging/delivery.py). A queued message is due at next_attempt_at;
+    # a worker claims it (sending) for a lease, so a worker that dies mid-send only delays it.
+    attempts = models.PositiveSmallIntegerField(default=0, db_default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now, db_default=Now())
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
     provider_message_id = models.CharField(max_length=100, blank=True)
     sent_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+")
     # The form's one-time key: a double submit finds the message the first submit made.
@@ -90,6 +97,13 @@ class Message(models.Model):
         indexes = [
             models.Index(fields=["organisation", "-created_at"], name="message_org_created"),
             models.Index(fields=["patient", "-created_at"], name="message_patient_created"),
+            # What the requeue sweep looks for: queued and due, or sending with a lapsed lease.
+            models.Index(fields=["next_attempt_at"], condition=Q(status="queued"), name="message_queued_due"),
+            models.Index(fields=["lease_expires_at"], condition=Q(status="sending"), name="message_sending_lease"),
+            # Provider callbacks find a message by the provider's id.
+            models.Index(
+                fields=["provider_message_id"], condition=~Q(provider_message_id=""), name="message_provider_id"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -98,3 +112,77 @@ class Message(models.Model):
     @property
     def reference(self) -> str:
         return encode_reference(self.pk, namespace="message") if self.pk else ""
+
+
+class MessageStatusEvent(models.Model):
+    """One step in a message's delivery: what our worker did, or what the provider told us."""
+
+    class Source(models.TextChoices):
+        WORKER = "worker", "Our delivery worker"
+        PROVIDER = "provider", "The provider's status report"
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="status_events")
+    status = models.CharField(max_length=10, choices=Message.Status.choices)
+    source = models.CharField(max_length=10, choices=Source.choices)
+    # The provider's own word for it ("delivered", "undelivered", "bounced"...), or ours.
+    provider_status = models.CharField(max_length=40)
+    error_code = models.CharField(max_length=20, blank=True)
+    detail = models.TextField(blank=True)
+    occurred_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["occurred_at", "pk"]
+        constraints = [
+            # Providers repeat callbacks: the same report twice is one event.
+            models.UniqueConstraint(
+                fields=["message", "provider_status"],
+                condition=Q(source="provider"),
+                name="message_status_event_provider_once",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.message_id}: {self.provider_status}"
+
+
+class SenderProfile(models.Model):
+    """How one organisation's messages go out: its SMS sender and its email reply address."""
+
+    organisation = models.OneToOneField(Organisation, on_delete=models.CASCADE, related_name="sender_profile")
+    twilio_messaging_service_sid = models.CharField(
+        "Twilio Messaging Service SID",
+        max_length=34,
+        blank=True,
+        validators=[
+            RegexValidator(r"^MG[0-9a-f]{32}$", "A Messaging Service SID is MG followed by 32 hex characters.")
+        ],
+        help_text="Texts go from this Messaging Service (its numbers, sender ID and opt-out handling).",
+    )
+    sms_sender_id = models.CharField(
+        "SMS sender ID",
+        max_length=11,
+        blank=True,
+        validators=[
+            RegexValidator(
+                r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$",
+                "A sender ID is up to 11 letters, digits and spaces, with at least one letter.",
+            )
+        ],
+        help_text="Used when there is no Messaging Service: the name patients see, like RIVERSIDE. "
+        "Patients can't reply to a sender ID.",
+    )
+    email_reply_to = models.EmailField(
+        "email reply-to", blank=True, help_text="Where a patient's reply to an email goes (a monitored inbox)."
+    )
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(twilio_messaging_service_sid="")
+                | Q(twilio_messaging_service_sid__regex=r"^MG[0-9a-f]{32}$"),
+                name="sender_profile_messaging_service_sid_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Sender for {self.organisation}"

@@ -1,11 +1,12 @@
 from django.urls import path
 
-from messaging import views
+from messaging import outbox, views
 
 app_name = "messaging"
 
 urlpatterns = [
     path("messages/", views.message_list, name="list"),
+    path("dev/outbox/", outbox.dev_outbox, name="dev_outbox"),
     path("appointments/", views.appointments, name="appointments"),
     path("audit/", views.audit_trail, name="audit"),
     path("templates/", views.template_list, name="templates"),

@@ -271,7 +271,11 @@ def _get_message_for_staff(request: HttpRequest, reference: str) -> Message:
 def message_detail(request: HttpRequest, reference: str) -> HttpResponse:
     message = _get_message_for_staff(request, reference)
     _with_link_states([message], managed_ids=managed_organisation_ids(request.user))
-    return render(request, "messaging/message_detail.html", {"message": message})
+    history = list(message.status_events.all())
+    in_outbox = settings.DEBUG  # nothing leaves a development install: /dev/outbox shows it
+    return render(
+        request, "messaging/message_detail.html", {"message": message, "history": history, "in_outbox": in_outbox}
+    )
 
 
 def _get_link_for_staff(request: HttpRequest, reference: str) -> BookingLink:

@@ -43,7 +43,7 @@ from booking.models import (
     Slot,
     StaffMembership,
 )
-from messaging.models import Message, MessageTemplate
+from messaging.models import Message, MessageStatusEvent, MessageTemplate, SenderProfile
 from tests.factories import (
     AppointmentFactory,
     AppointmentTypeFactory,
@@ -215,7 +215,10 @@ def data_set(superuser) -> dict[type[models.Model], models.Model]:
     )
     template = MessageTemplateFactory(organisation=practice, name="Flu invite")
     message = MessageFactory(patient=patient, booking_link=link, to_address=patient.mobile)
+    MessageStatusEvent.objects.create(message=message, status="sent", source="worker", provider_status="queued")
+    sender = SenderProfile.objects.create(organisation=practice, sms_sender_id="Riverside")
     return {
+        SenderProfile: sender,
         MessageTemplate: template,
         Message: message,
         Organisation: practice,

@@ -32,7 +32,7 @@ from booking.models import (
     Slot,
     StaffMembership,
 )
-from messaging.models import Message, MessageTemplate
+from messaging.models import Message, MessageTemplate, SenderProfile
 from tests.factories import (
     AppointmentFactory,
     AuditEventFactory,
@@ -79,6 +79,7 @@ def world(name: str) -> dict:
         SharingAgreement: agreement,
         MessageTemplate: MessageTemplateFactory(organisation=practice.organisation),
         Message: MessageFactory(patient=practice.patient),
+        SenderProfile: SenderProfile.objects.create(organisation=practice.organisation, sms_sender_id=name[:11]),
         "practice": practice,
     }
 
@@ -124,6 +125,7 @@ def test_every_scoped_model_is_covered():
         AuditEvent,
         MessageTemplate,
         Message,
+        SenderProfile,
     }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.test import override_settings
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import axe_violations
@@ -60,6 +61,11 @@ def test_staff_pages_through_a_whole_send(axe_page, practice):  # noqa: F811
 
     page.goto("/messages/")
     assert axe_violations(page) == [], "sent messages"
+
+    with override_settings(DEBUG=True):
+        page.goto("/dev/outbox/")
+        expect(page.get_by_role("heading", name=f"Text to {practice.patient.mobile}")).to_be_visible()
+        assert axe_violations(page) == [], "development outbox"
 
 
 def test_the_check_finds_a_real_problem(axe_page):

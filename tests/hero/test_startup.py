@@ -29,6 +29,9 @@ SETTINGS_VARIABLES = {
     "EMBEDDED_POSTGRES_DIR",
     "DJANGO_SETTINGS_MODULE",
     "DJANGO_ALLOW_ASYNC_UNSAFE",  # set for the browser tests in this process only
+    "SMS_BACKEND",
+    "EMAIL_BACKEND",
+    "TASKS_BACKEND",
 }
 PRODUCTION = {
     "DEBUG": "false",
@@ -36,6 +39,14 @@ PRODUCTION = {
     "HASHIDS_SALT": "a-salt-for-the-deploy-check",
     "ALLOWED_HOSTS": "booking.example.org",
     "PUBLIC_BASE_URL": "https://booking.example.org",
+    "SMS_BACKEND": "twilio",
+    "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
+    "TWILIO_AUTH_TOKEN": "a-twilio-auth-token",
+    "TWILIO_SENDER_ID": "PRACTICE",
+    "EMAIL_BACKEND": "anymail.backends.postmark.EmailBackend",
+    "ANYMAIL_POSTMARK_SERVER_TOKEN": "a-postmark-token",
+    "ANYMAIL_WEBHOOK_SECRET": "hooks:a-long-webhook-password",
+    "TASKS_BACKEND": "django_tasks_db.DatabaseBackend",
 }
 
 
@@ -65,6 +76,38 @@ class TestProductionSettings:
         result = manage("check", "--deploy", "--fail-level", "DEBUG", env=PRODUCTION)
         assert result.returncode == 0, result.stderr
         assert "System check identified no issues" in result.stdout
+
+    @pytest.mark.parametrize(
+        ("variable", "value", "warning"),
+        [
+            ("SMS_BACKEND", "outbox", "messaging.W001"),
+            ("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend", "messaging.W002"),
+            ("TASKS_BACKEND", "django.tasks.backends.immediate.ImmediateBackend", "messaging.W003"),
+            ("ANYMAIL_WEBHOOK_SECRET", "", "messaging.W004"),
+        ],
+    )
+    def test_the_deploy_check_warns_when_messages_would_not_reach_patients(self, variable, value, warning):
+        result = manage("check", "--deploy", env={**PRODUCTION, variable: value})
+        assert warning in result.stderr + result.stdout
+
+    def test_the_deploy_check_warns_when_the_email_services_webhook_cant_start(self):
+        # Mailgun's view checks signatures with its signing key (or, without one, the API key).
+        mailgun = {**PRODUCTION, "EMAIL_BACKEND": "anymail.backends.mailgun.EmailBackend"}
+        result = manage("check", "--deploy", env=mailgun)
+        assert "messaging.W005" in result.stderr + result.stdout
+        assert "webhook_signing_key" in (result.stderr + result.stdout).lower()
+        signed = manage("check", "--deploy", env={**mailgun, "ANYMAIL_MAILGUN_WEBHOOK_SIGNING_KEY": "s"})
+        assert "messaging.W005" not in signed.stderr + signed.stdout
+
+    def test_twilio_without_credentials_stops_start_up(self):
+        result = manage("check", env={**PRODUCTION, "TWILIO_AUTH_TOKEN": ""})
+        assert result.returncode != 0
+        assert "TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN" in result.stderr
+
+    def test_an_unknown_sms_backend_stops_start_up(self):
+        result = manage("check", env={**PRODUCTION, "SMS_BACKEND": "pigeon"})
+        assert result.returncode != 0
+        assert "SMS_BACKEND must be one of outbox, console, twilio" in result.stderr
 
     def test_development_runs_without_any_secrets(self):
         result = manage("check", env={"DEBUG": "true"})

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
+from django.test import override_settings
 from django.utils import timezone
 
 from booking.models import AppointmentType, Organisation, Patient, Practitioner, SharingAgreement
@@ -21,6 +22,7 @@ from tests.factories import (
     StaffMembershipFactory,
     UserFactory,
 )
+from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
 
 
 @dataclass
@@ -62,6 +64,24 @@ def practice(db) -> Practice:
 @pytest.fixture
 def other_practice(db) -> Practice:
     return make_practice("Hillview")
+
+
+@pytest.fixture
+def fake_twilio():
+    """The fake Twilio API on 127.0.0.1, with the twilio SMS backend pointed at it."""
+    fake = FakeTwilio().start()
+    with override_settings(
+        SMS_BACKEND="twilio",
+        TWILIO_ACCOUNT_SID=ACCOUNT_SID,
+        TWILIO_AUTH_TOKEN=AUTH_TOKEN,
+        TWILIO_API_BASE_URL=fake.url,
+        TWILIO_SENDER_ID="RIVERSIDE",
+        TWILIO_MESSAGING_SERVICE_SID="",
+        TWILIO_TIMEOUT_SECONDS=1.0,
+    ):
+        yield fake
+    if fake.running:
+        fake.stop()
 
 
 @pytest.fixture

@@ -1,0 +1,30 @@
+"""The development outbox: what would have reached patients, at /dev/outbox, when DEBUG is on.
+
+Nothing leaves a development install (SMS_BACKEND=outbox, the console email backend), so a
+person trying the demo reads their "texts" and "emails" here and can open the link in them.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from messaging.models import Message
+
+SHOWN = 50
+
+
+@never_cache
+@require_GET
+def dev_outbox(request: HttpRequest) -> HttpResponse:
+    if not settings.DEBUG:
+        raise Http404("The outbox is only there in development.")
+    outbox_messages = (
+        Message.objects.select_related("patient", "organisation")
+        .filter(status__in=[Message.Status.SENT, Message.Status.DELIVERED])
+        .order_by("-created_at", "-pk")[:SHOWN]
+    )
+    return render(request, "messaging/dev_outbox.html", {"outbox_messages": outbox_messages, "shown": SHOWN})
