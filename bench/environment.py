@@ -1,7 +1,7 @@
 """The environment the bench runs everything in: production settings, its own database.
 
 Throwaway secrets, plain HTTP on 127.0.0.1, the database task backend (so sending a message only
-enqueues, as in production), one trusted proxy so each simulated patient can have its own
+enqueues, as in production; the SMS and email backends are the outbox and memory anyway), one trusted proxy so each simulated patient can have its own
 address in X-Forwarded-For (the per-address date-of-birth limit stays on), and the query count
 header. The data set lives in its own database: `hero_bench` on the embedded PostgreSQL, or the
 server named by BENCH_DATABASE_URL. DATABASE_URL is never used, so the bench can't write into a
@@ -30,6 +30,9 @@ SETTINGS = {
     "SECURE_SSL_REDIRECT": "false",
     "EMBEDDED_DATABASE_NAME": DATABASE_NAME,
     "TASKS_BACKEND": "django_tasks_db.DatabaseBackend",
+    # No worker runs the delivery tasks; should one ever, nothing leaves the machine either way.
+    "SMS_BACKEND": "outbox",
+    "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
     "TRUSTED_PROXY_COUNT": "1",
     "STATIC_MANIFEST": "true",
     "BENCH_QUERY_COUNT": "true",
