@@ -1,11 +1,12 @@
 """The environment the bench runs everything in: production settings, its own database.
 
 Throwaway secrets, plain HTTP on 127.0.0.1, the database task backend (so sending a message only
-enqueues, as in production; the SMS and email backends are the outbox and memory anyway), one trusted proxy so each simulated patient can have its own
-address in X-Forwarded-For (the per-address date-of-birth limit stays on), and the query count
-header. The data set lives in its own database: `hero_bench` on the embedded PostgreSQL, or the
-server named by BENCH_DATABASE_URL. DATABASE_URL is never used, so the bench can't write into a
-real database by accident.
+enqueues, as in production; the SMS and email backends are the outbox and memory anyway), one
+trusted proxy so each simulated patient can have its own address in X-Forwarded-For (the
+per-address date-of-birth limit stays on), and the query count header. The data set lives in
+its own database: `hero_bench` on the embedded PostgreSQL, or the server named by
+BENCH_DATABASE_URL. DATABASE_URL is never used, so the bench can't write into a real database
+by accident.
 """
 
 from __future__ import annotations
