@@ -669,7 +669,15 @@ class Appointment(models.Model):
                 name="appointment_cancelled_at_matches_status",
             ),
         ]
-        indexes = [models.Index(fields=["patient", "-booked_at"], name="appointment_patient_booked")]
+        indexes = [
+            models.Index(fields=["patient", "-booked_at"], name="appointment_patient_booked"),
+            # The requeue sweep looks for recent bookings through a link without a confirmation.
+            models.Index(
+                fields=["booked_at"],
+                condition=Q(status="booked", booking_link__isnull=False),
+                name="appointment_link_booked_at",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.patient} — {self.slot}"

@@ -1,6 +1,14 @@
-"""Booking confirmations: when a patient books through a link, tell them on the channel it came by."""
+"""Booking confirmations: when a patient books through a link, tell them on the channel it came by.
+
+The booking request only queues a task (messaging/receivers.py); the worker writes the
+confirmation and queues its delivery, so the patient's "Book" answer doesn't wait for it. A
+confirmation a dead process never queued is caught by the requeue sweep
+(`confirmations_missing`).
+"""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
@@ -14,14 +22,24 @@ from messaging.segments import sms_normalise
 
 
 def confirmation_send(*, appointment: Appointment) -> Message | None:
+    return confirmation_send_for(appointment.pk)
+
+
+def confirmation_send_for(appointment_id: int) -> Message | None:
     """Queue the confirmation for a booked appointment; once only (the database holds one per appointment).
 
     Goes by the channel the link's message went by; if the patient can no longer receive it
     (opted out of texts since, say), by the other channel; if neither, nothing is sent.
     """
-    appointment = Appointment.objects.select_related(
-        "patient__organisation", "slot__location", "slot__practitioner", "slot__appointment_type", "booking_link"
-    ).get(pk=appointment.pk)
+    appointment = (
+        Appointment.objects.select_related(
+            "patient__organisation", "slot__location", "slot__practitioner", "slot__appointment_type"
+        )
+        .filter(pk=appointment_id, status=Appointment.Status.BOOKED)
+        .first()
+    )
+    if appointment is None or Message.objects.filter(confirms=appointment).exists():
+        return None  # cancelled before the worker got to it, or already confirmed
     invitation = Message.objects.filter(booking_link_id=appointment.booking_link_id).first()
     if invitation is None:
         return None
@@ -58,3 +76,18 @@ def confirmation_send(*, appointment: Appointment) -> Message | None:
     except IntegrityError:
         return None  # already confirmed
     return message
+
+
+def confirmations_missing(*, now=None, within: timedelta = timedelta(days=1), grace: timedelta) -> list[int]:
+    """Appointments booked through a link in the last day, older than `grace`, with no confirmation yet."""
+    now = now or timezone.now()
+    return list(
+        Appointment.objects.filter(
+            booking_link__isnull=False,
+            booking_link__message__isnull=False,
+            status=Appointment.Status.BOOKED,
+            booked_at__gte=now - within,
+            booked_at__lt=now - grace,
+            confirmation__isnull=True,
+        ).values_list("pk", flat=True)[:500]
+    )

@@ -22,7 +22,6 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce
-from django.tasks import default_task_backend
 from django.utils import timezone
 from django.utils.formats import time_format
 
@@ -187,7 +186,7 @@ def delivery_enqueue(message: Message, *, run_after: datetime | None = None) -> 
     """
     from messaging.tasks import deliver_message
 
-    backend = default_task_backend
+    backend = deliver_message.get_backend()  # the backend itself, not django.tasks' proxy to it
     if run_after is not None:
         if backend.supports_defer:
             deliver_message.using(run_after=run_after).enqueue(message_id=message.pk)
@@ -210,7 +209,9 @@ def messages_requeue(*, now: datetime | None = None, limit: int = 500) -> int:
 
     Two kinds: sending with a lapsed lease (their worker died), and queued but due for longer
     than a lease (a retry the backend couldn't defer, or a task lost with its queue). A message
-    that still has its task is harmless to queue twice: only one claim can succeed.
+    that still has its task is harmless to queue twice: only one claim can succeed. Also
+    appointments booked through a link in the last day whose confirmation was never written
+    (the process died between the booking's commit and queuing the confirmation).
     """
     now = now or timezone.now()
     grace = timedelta(seconds=settings.DELIVERY_LEASE_SECONDS)
@@ -222,11 +223,15 @@ def messages_requeue(*, now: datetime | None = None, limit: int = 500) -> int:
         .order_by("next_attempt_at")
         .values_list("pk", flat=True)[:limit]
     )
-    from messaging.tasks import deliver_message
+    from messaging.confirmations import confirmations_missing
+    from messaging.tasks import deliver_message, send_confirmation
 
     for message_id in stalled:
         deliver_message.enqueue(message_id=message_id)
-    return len(stalled)
+    unconfirmed = confirmations_missing(now=now, grace=grace)
+    for appointment_id in unconfirmed:
+        send_confirmation.enqueue(appointment_id=appointment_id)
+    return len(stalled) + len(unconfirmed)
 
 
 def patients_opt_out(*, mobile: str, why: str, opted_out: bool = True, ip_address: str | None = None) -> int:

@@ -6,13 +6,14 @@ from anymail.signals import tracking
 from django.dispatch import receiver
 
 from booking.signals import appointment_booked
-from messaging.confirmations import confirmation_send
+from messaging.tasks import send_confirmation
 from messaging.tracking import email_tracking_record
 
 
 @receiver(appointment_booked)
 def send_booking_confirmation(sender, appointment, **kwargs) -> None:
-    confirmation_send(appointment=appointment)
+    # Sent after the booking commits; the confirmation is written by the task, not the request.
+    send_confirmation.enqueue(appointment_id=appointment.pk)
 
 
 @receiver(tracking)

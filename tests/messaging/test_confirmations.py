@@ -70,3 +70,61 @@ def test_no_confirmation_when_the_patient_can_receive_nothing(practice, invitati
     Patient.objects.filter(pk=practice.patient.pk).update(mobile="", email="")
     appointment = book(practice, invitation, django_capture_on_commit_callbacks)
     assert not Message.objects.filter(confirms=appointment).exists()
+
+
+DATABASE_TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+
+
+class TestWrittenByTheWorker:
+    def test_the_booking_request_only_queues_the_confirmation(
+        self, practice, invitation, django_capture_on_commit_callbacks
+    ):
+        from django.test import override_settings
+        from django_tasks_db.models import DBTaskResult
+
+        with override_settings(TASKS=DATABASE_TASKS):
+            appointment = book(practice, invitation, django_capture_on_commit_callbacks)
+            assert not Message.objects.filter(confirms=appointment).exists()
+            (task,) = DBTaskResult.objects.all()
+            assert task.task_path == "messaging.tasks.send_confirmation"
+
+            from messaging.tasks import send_confirmation
+
+            assert send_confirmation.call(appointment_id=appointment.pk) == "queued"
+            assert send_confirmation.call(appointment_id=appointment.pk) == "none"
+        confirmation = Message.objects.get(confirms=appointment)
+        assert confirmation.status == "queued"  # its delivery is the next task
+        assert DBTaskResult.objects.filter(task_path="messaging.tasks.deliver_message").count() == 1
+
+    def test_a_cancelled_appointment_is_not_confirmed(self, practice, invitation, django_capture_on_commit_callbacks):
+        from django.test import override_settings
+
+        from booking.appointments import appointment_cancel
+        from messaging.tasks import send_confirmation
+
+        with override_settings(TASKS=DATABASE_TASKS):
+            appointment = book(practice, invitation, django_capture_on_commit_callbacks)
+            appointment_cancel(appointment=appointment, actor=practice.user)
+            assert send_confirmation.call(appointment_id=appointment.pk) == "none"
+        assert not Message.objects.filter(confirms=appointment).exists()
+
+    def test_the_sweep_queues_a_confirmation_a_dead_process_never_queued(
+        self, practice, invitation, django_capture_on_commit_callbacks
+    ):
+        from datetime import timedelta
+
+        from django.test import override_settings
+        from django.utils import timezone
+        from django_tasks_db.models import DBTaskResult
+
+        from messaging.delivery import messages_requeue
+
+        with override_settings(TASKS=DATABASE_TASKS):
+            appointment = book(practice, invitation, django_capture_on_commit_callbacks)
+            DBTaskResult.objects.all().delete()  # as if the process died before queuing it
+            assert messages_requeue() == 0  # too recent: its task may still be on the way
+            later = timezone.now() + timedelta(minutes=5)
+            assert messages_requeue(now=later) == 1
+            (task,) = DBTaskResult.objects.all()
+            assert task.args_kwargs["kwargs"] == {"appointment_id": appointment.pk}
+            assert messages_requeue(now=timezone.now() + timedelta(days=2)) == 0  # a day on, it's too late

@@ -247,6 +247,19 @@ class TestOnce:
         assert callbacks == []
         assert fake_twilio.requests == []
 
+    def test_the_task_row_is_written_in_the_messages_own_transaction_not_after_it(self, practice, fake_twilio):
+        with override_settings(TASKS=DATABASE_TASKS), TestCase.captureOnCommitCallbacks() as callbacks:
+            message, _ = message_send(
+                sender=practice.user,
+                patient=practice.patient,
+                channel="sms",
+                body="Hello",
+                link=None,
+                idempotency_key=uuid.uuid4(),
+            )
+            assert DBTaskResult.objects.get().args_kwargs["kwargs"] == {"message_id": message.pk}
+        assert callbacks == []
+
     def test_the_message_and_its_task_are_saved_together(self, practice, fake_twilio):
         message = queued_message(practice)
         assert message.status == Message.Status.QUEUED
