@@ -183,7 +183,7 @@ def test_booking_is_constant(
 
         return book
 
-    assert_constant(practice, django_assert_max_num_queries, ceiling=16, make_request=make_request)
+    assert_constant(practice, django_assert_max_num_queries, ceiling=11, make_request=make_request)
     assert Appointment.objects.count() == 2
 
 
