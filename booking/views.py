@@ -177,11 +177,12 @@ class TimesPage:
     next_label: str = ""
 
 
-def _choice(slot: FreeTime, today: date) -> SlotChoice:
+def _choice(slot: FreeTime, today: date, *, day: str | None = None) -> SlotChoice:
+    local = slot.start.astimezone(LONDON)
     return SlotChoice(
         reference=encode_reference(slot.pk, namespace="slot"),
-        time=time_label(slot.start),
-        day=day_label(timezone.localtime(slot.start, LONDON).date(), today=today),
+        time=time_label(local),
+        day=day_label(local.date(), today=today) if day is None else day,
         practitioner=slot.practitioner_name,
     )
 
@@ -198,12 +199,14 @@ def times_page(*, slots: list[FreeTime], week: int, today: date) -> TimesPage:
     if not slots:
         return TimesPage(next_available=None, days=[])
     rest = slots[1:]
-    local_days = [timezone.localtime(slot.start, LONDON).date() for slot in rest]
+    # A busy link offers hundreds of times: each is converted to London time once, and each
+    # day's label is made once.
+    local_days = [slot.start.astimezone(LONDON).date() for slot in rest]
     page = TimesPage(next_available=_choice(slots[0], today), days=[])
     chosen = list(zip(rest, local_days, strict=True))
     if len(rest) > ONE_PAGE_LIMIT:
         # Only weeks (Monday to Sunday) that have times, so Next never lands on an empty week.
-        weeks = sorted({day - timedelta(days=day.weekday()) for day in local_days})
+        weeks = sorted({day - timedelta(days=day.weekday()) for day in set(local_days)})
         week = min(week, len(weeks) - 1)
         monday = weeks[week]
         chosen = [(slot, day) for slot, day in chosen if monday <= day < monday + timedelta(days=7)]
@@ -216,7 +219,9 @@ def times_page(*, slots: list[FreeTime], week: int, today: date) -> TimesPage:
             page.next_label = f"Week of {day_label(weeks[week + 1], today=today)}"
     days: dict[date, Day] = {}
     for slot, day in chosen:
-        days.setdefault(day, Day(label=day_label(day, today=today))).choices.append(_choice(slot, today))
+        if day not in days:
+            days[day] = Day(label=day_label(day, today=today))
+        days[day].choices.append(_choice(slot, today, day=days[day].label))
     page.days = list(days.values())
     return page
 

@@ -1,9 +1,9 @@
 """The times page's radios, one per free time, built with format_html_join.
 
-A busy week at a PCN's scale lists 200 or more times. The template language spends about
-50 µs on each radio (a loop iteration, five variable lookups, escaping): a third of the times
-page's server time (docs/benchmarks.md). The same markup from format_html_join costs a tenth
-of that, and every value is still escaped.
+A busy week at a PCN's scale lists a hundred times or more. The template language spends 30 to
+50 µs on each radio (a loop iteration, five variable lookups, escaping), which was most of the page's
+rendering (docs/benchmarks.md); the same markup from format_html_join costs a fraction of
+that, and every value is still escaped.
 """
 
 from __future__ import annotations
