@@ -138,10 +138,10 @@ def figures_markdown(results: dict) -> str:
         f"**{race['server_errors']} 5xx**, {race['client_errors']} connection errors; "
         f"the last answer came {race['seconds'] * 1000:.0f} ms after the first request.",
         "",
-        f"**(f) send:** {checks['messages_sent_with_links']} messages with links saved and "
-        f"{checks['delivery_tasks_enqueued']} delivery tasks enqueued in the database during the run "
-        f"(sends, warm-up included, plus {checks['confirmations_queued']} booking confirmations); "
-        "no worker ran them.",
+        f"**(f) send:** {checks['messages_sent_with_links']} messages with links saved (warm-up included); "
+        "tasks enqueued in the database during the run, none of them run (no worker): "
+        + ", ".join(f"{count} × `{path}`" for path, count in checks["tasks_enqueued"].items())
+        + ".",
         "",
         "### Budgets",
         "",

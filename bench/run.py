@@ -77,6 +77,7 @@ def _database_checks(*, race_type: int, since: float, sends: int) -> dict:
     """What the database says happened: bookings in the race, messages and tasks the sends queued."""
     from datetime import UTC, datetime
 
+    from django.db.models import Count
     from django_tasks_db.models import DBTaskResult
 
     from booking.models import Appointment
@@ -91,6 +92,11 @@ def _database_checks(*, race_type: int, since: float, sends: int) -> dict:
             created_at__gte=started, booking_link__isnull=False, confirms__isnull=True
         ).count(),
         "confirmations_queued": Message.objects.filter(created_at__gte=started, confirms__isnull=False).count(),
-        "delivery_tasks_enqueued": DBTaskResult.objects.filter(enqueued_at__gte=started).count(),
+        "tasks_enqueued": dict(
+            DBTaskResult.objects.filter(enqueued_at__gte=started)
+            .values_list("task_path")
+            .annotate(count=Count("pk"))
+            .order_by("task_path")
+        ),
         "sends_planned_including_warmup": sends,
     }
