@@ -11,6 +11,7 @@ import os
 import platform
 import re
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -57,6 +58,29 @@ def budgets(results: dict) -> list[dict]:
         }
     )
     return found
+
+
+def cpu_busy_share(seconds: float = 3.0) -> float | None:
+    """The share of all cores' time spent busy over the next `seconds` (from /proc/stat).
+
+    Measured while nothing of the bench runs (the data set built, the server not yet
+    started), so it is other work on the machine; unlike the load average it doesn't remember
+    the data-set build of a minute ago.
+    """
+
+    def sample() -> tuple[int, int]:
+        fields = [int(value) for value in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+        return sum(fields), idle
+
+    try:
+        total_before, idle_before = sample()
+        time.sleep(seconds)
+        total_after, idle_after = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    total = total_after - total_before
+    return round(1 - (idle_after - idle_before) / total, 3) if total else None
 
 
 def machine() -> dict:
@@ -174,12 +198,8 @@ def figures_markdown(results: dict) -> str:
         f"Django {host['django']}, gunicorn {host['gunicorn']}, PostgreSQL {host['postgresql']} (embedded, "
         f"shared_buffers {host['shared_buffers']}). Load average (1 minute) when `make bench` started "
         f"{results['load_at_start']}, when the load started {host['load_average'][0]} (after building the data "
-        f"set, if it was built), at the end {after['load_average'][0]}"
-        + (
-            " — **the machine was busy with other work**: treat these figures as an upper bound."
-            if results["load_at_start"] > 0.5
-            else "."
-        ),
+        f"set, if it was built), at the end {after['load_average'][0]}. "
+        + _other_work_sentence(results.get("cpu_busy_before_load")),
     ]
     return "\n".join(lines)
 
@@ -193,6 +213,17 @@ TEMPLATE = f"""# Benchmarks
 {START}
 {END}
 """
+
+
+def _other_work_sentence(busy: float | None) -> str:
+    if busy is None:
+        return "Other work on the machine was not measured."
+    if busy > 0.2:
+        return (
+            f"Just before the load, other work kept the CPUs {busy:.0%} busy — **the machine was busy**: treat "
+            "these figures as an upper bound."
+        )
+    return f"Just before the load the CPUs were {busy:.0%} busy with other work: the machine was quiet."
 
 
 def write_docs(results: dict, path: Path = DOCS) -> Path:

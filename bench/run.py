@@ -12,7 +12,7 @@ from django.db import connections
 
 from bench.environment import BENCH_DIR, ROOT, bench_environment
 from bench.plan import make_plan, plan_path
-from bench.report import budgets, machine, print_summary, write_docs
+from bench.report import budgets, cpu_busy_share, machine, print_summary, write_docs
 from bench.server import Server
 
 LOAD_TIMEOUT = 30 * 60  # the load generator stops itself long before this; a backstop
@@ -27,6 +27,7 @@ def run(*, args, manifest, started: float, load_at_start: float) -> int:
     run_started = time.time()
     before = machine()
     connections.close_all()
+    cpu_busy = cpu_busy_share()
 
     results_path = BENCH_DIR / "load.json"
     print(f"Serving with gunicorn ({args.workers} workers); load: {args.concurrency} clients at once.")
@@ -61,6 +62,7 @@ def run(*, args, manifest, started: float, load_at_start: float) -> int:
         "checks": _database_checks(race_type=race_type, since=run_started, sends=len(plan["send"])),
         "machine": before,
         "load_at_start": round(load_at_start, 2),
+        "cpu_busy_before_load": cpu_busy,
         "machine_after": machine(),
         "total_seconds": round(time.monotonic() - started, 1),
     }

@@ -50,3 +50,13 @@ def test_a_phase_summarises_latency_queries_and_errors():
     assert (summary["queries_min"], summary["queries_max"]) == (4, 5)
     assert summary["statuses"] == {"200": 100, "500": 1}
     assert summary["server_errors"] == summary["unexpected"] == 1
+
+
+def test_the_cpu_busy_share_is_a_fraction_and_the_report_says_what_it_means():
+    from bench.report import _other_work_sentence, cpu_busy_share
+
+    busy = cpu_busy_share(seconds=0.2)
+    assert busy is None or 0 <= busy <= 1
+    assert "quiet" in _other_work_sentence(0.05)
+    assert "upper bound" in _other_work_sentence(0.6)
+    assert "not measured" in _other_work_sentence(None)
