@@ -361,24 +361,26 @@ def sign_in(staff: Client, account: dict) -> Client:
     return staff
 
 
-def send(staff: Client, item: dict) -> Response:
+def send_form(item: dict) -> dict[str, str]:
+    """The compose form as staff submit it: an SMS with a flu-clinic link (the profiler posts it too)."""
     import uuid
 
-    return staff.post(
-        "/messages/new/",
-        {
-            "patient": item["patient"],
-            "channel": "sms",
-            "body": "Hello {{Patient First Name}}, book your flu vaccination here: {{Appointment Link}}",
-            "appointment_type": item["appointment_type"],
-            "location": item["location"],
-            "practitioner": "",
-            "link_expiry": "14d",
-            "link_added": "True",
-            "idempotency_key": str(uuid.uuid4()),
-            "action": "send",
-        },
-    )
+    return {
+        "patient": item["patient"],
+        "channel": "sms",
+        "body": "Hello {{Patient First Name}}, book your flu vaccination here: {{Appointment Link}}",
+        "appointment_type": item["appointment_type"],
+        "location": item["location"],
+        "practitioner": "",
+        "link_expiry": "14d",
+        "link_added": "True",
+        "idempotency_key": str(uuid.uuid4()),
+        "action": "send",
+    }
+
+
+def send(staff: Client, item: dict) -> Response:
+    return staff.post("/messages/new/", send_form(item))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,12 +8,11 @@ explains what they show.
 
 from __future__ import annotations
 
-import uuid
-
 from django.test import Client
 from pyinstrument import Profiler
 
 from bench.environment import BENCH_DIR
+from bench.load import send_form
 from bench.plan import make_plan
 
 HOST = {"HTTP_HOST": "127.0.0.1"}
@@ -93,18 +92,4 @@ def profile_scenarios(*, manifest, requests: int = 200) -> int:
 
 
 def _send(client: Client, item: dict):
-    return client.post(
-        "/messages/new/",
-        {
-            "patient": item["patient"],
-            "channel": "sms",
-            "body": "Hello {{Patient First Name}}, book your flu vaccination here: {{Appointment Link}}",
-            "appointment_type": item["appointment_type"],
-            "location": item["location"],
-            "practitioner": "",
-            "link_expiry": "14d",
-            "link_added": "True",
-            "idempotency_key": str(uuid.uuid4()),
-            "action": "send",
-        },
-    )
+    return client.post("/messages/new/", send_form(item))
