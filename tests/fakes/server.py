@@ -7,7 +7,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class LocalServer:
-    """Subclasses answer POSTs in `_handle(handler)`."""
+    """Subclasses answer each POST in their `_handle(handler)` method."""
 
     def start(self):
         fake = self
@@ -35,6 +35,3 @@ class LocalServer:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def _handle(self, handler: BaseHTTPRequestHandler) -> None:
-        raise NotImplementedError
