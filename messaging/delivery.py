@@ -138,25 +138,25 @@ def _record_failure(message: Message, error: DeliveryError) -> str:
     now = timezone.now()
     attempt = message.attempts
     final = error.permanent or attempt >= settings.DELIVERY_MAX_ATTEMPTS
-    ours = Message.objects.filter(pk=message.pk, attempts=attempt, status=Message.Status.SENDING)
+    if final:
+        status = Message.Status.FAILED
+        reason = error.reason if error.permanent else f"Not sent after {attempt} tries. Last: {error.reason}"
+        changes = {}
+    else:
+        status = Message.Status.QUEUED
+        next_attempt_at = now + retry_delay(attempt)
+        reason = (
+            f"Not sent yet: {error.reason} Trying again at {time_format(timezone.localtime(next_attempt_at), 'H:i')}."
+        )
+        changes = {"next_attempt_at": next_attempt_at}
     with transaction.atomic():
-        if final:
-            reason = error.reason if error.permanent else f"Not sent after {attempt} tries. Last: {error.reason}"
-            ours.update(status=Message.Status.FAILED, failure_reason=reason, lease_expires_at=None)
-            status = Message.Status.FAILED
-        else:
-            next_attempt_at = now + retry_delay(attempt)
-            reason = (
-                f"Not sent yet: {error.reason} Trying again at "
-                f"{time_format(timezone.localtime(next_attempt_at), 'H:i')}."
-            )
-            ours.update(
-                status=Message.Status.QUEUED,
-                failure_reason=reason,
-                next_attempt_at=next_attempt_at,
-                lease_expires_at=None,
-            )
-            status = Message.Status.QUEUED
+        if error.opted_out:
+            patients_opt_out(mobile=message.to_address, why="The SMS provider says the number opted out.")
+        # Only our own claim: a worker whose lease lapsed while it waited (another worker took
+        # the message over) records nothing and queues no retry.
+        ours = Message.objects.filter(pk=message.pk, attempts=attempt, status=Message.Status.SENDING)
+        if not ours.update(status=status, failure_reason=reason, lease_expires_at=None, **changes):
+            return "superseded"
         MessageStatusEvent.objects.create(
             message=message,
             status=status,
@@ -166,8 +166,6 @@ def _record_failure(message: Message, error: DeliveryError) -> str:
             detail=reason,
             occurred_at=now,
         )
-        if error.opted_out:
-            patients_opt_out(mobile=message.to_address, why="The SMS provider says the number opted out.")
         if not final:
             delivery_enqueue(message, run_after=next_attempt_at)
     logger.info("Message %s try %s: %s", message.reference, attempt, reason)

@@ -335,9 +335,10 @@ class TestLease:
         from messaging.delivery_errors import DeliveryError, SendResult
 
         _record_sent(second, SendResult("SM-second", "queued"))
-        _record_failure(first, DeliveryError("Twilio answered 500.", permanent=False))
+        assert _record_failure(first, DeliveryError("Twilio answered 500.", permanent=False)) == "superseded"
         message.refresh_from_db()
         assert (message.status, message.provider_message_id) == ("sent", "SM-second")
+        assert [event.provider_status for event in message.status_events.all()] == ["queued"]
 
 
 class TestHistory:
