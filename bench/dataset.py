@@ -34,7 +34,6 @@ from django.utils import timezone
 from tqdm import tqdm
 
 from bench.environment import BENCH_DIR, STAFF_PASSWORD
-from booking.demo_data import APPOINTMENT_TYPES, DEMO_TEMPLATES, FIRST_NAMES, HUB_SHARED_TYPES, LAST_NAMES
 from booking.links import LinkExpiry
 from booking.models import (
     AppointmentType,
@@ -49,6 +48,7 @@ from booking.models import (
 from booking.nhs_numbers import nhs_number_check_digit
 from booking.references import encode_reference
 from booking.slots import rota_slot_times
+from hero.demo import APPOINTMENT_TYPES, DEMO_TEMPLATES, FIRST_NAMES, HUB_SHARED_TYPES, LAST_NAMES
 
 # Bump when the shape of the data set changes, so an old one is rebuilt.
 DATASET_VERSION = 1

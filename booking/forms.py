@@ -1,4 +1,4 @@
-"""The patient's forms: the date of birth (NHS.UK date input) and the choice of a time."""
+"""Booking's forms: the patient's date of birth (NHS.UK date input) and choice of a time; staff's sharing agreements."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from booking.models import AppointmentType, Location, Organisation, SharingAgreement
 from booking.references import decode_reference
 
 # Patients' dates of birth start here (the database's plausibility check says the same).
@@ -98,3 +99,46 @@ def slot_id_from_reference(reference: str | None) -> int | None:
     if not reference or len(reference) > 32:
         return None
     return decode_reference(reference, namespace="slot")
+
+
+class SharingAgreementForm(forms.Form):
+    """A host's manager shares some of its appointment types at some of its locations with a partner."""
+
+    partner = forms.ModelChoiceField(
+        label="Partner organisation",
+        queryset=Organisation.objects.none(),
+        empty_label="Choose an organisation",
+        error_messages={
+            "required": "Choose the organisation to share with.",
+            "invalid_choice": "Choose one of the organisations in the list.",
+        },
+    )
+    appointment_types = forms.ModelMultipleChoiceField(
+        label="Appointment types they may offer",
+        queryset=AppointmentType.objects.none(),
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": "Choose at least one appointment type.", "invalid_choice": "Choose from the list."},
+    )
+    locations = forms.ModelMultipleChoiceField(
+        label="At these locations",
+        queryset=Location.objects.none(),
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": "Choose at least one location.", "invalid_choice": "Choose from the list."},
+    )
+
+    def __init__(self, *args, host: Organisation, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.host = host
+        self.fields["partner"].queryset = Organisation.objects.exclude(pk=host.pk).order_by("name")
+        self.fields["appointment_types"].queryset = AppointmentType.objects.filter(
+            organisation=host, self_bookable=True, is_active=True
+        ).order_by("name")
+        self.fields["locations"].queryset = Location.objects.filter(organisation=host, is_active=True).order_by("name")
+
+    def clean_partner(self):
+        partner = self.cleaned_data["partner"]
+        if SharingAgreement.objects.in_force().filter(host=self.host, partner=partner).exists():
+            raise forms.ValidationError(
+                "You already share with that organisation: end that agreement first.", code="already_sharing"
+            )
+        return partner

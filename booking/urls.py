@@ -1,15 +1,21 @@
 from django.urls import path, re_path
 
-from booking import views
+from booking.views import patient, staff
 
 app_name = "booking"
 
 urlpatterns = [
-    path("b/<str:token>", views.booking_link, name="link"),
-    path("b/<str:token>/times", views.times, name="times"),
-    path("b/<str:token>/confirm", views.confirm, name="confirm"),
-    path("b/<str:token>/booked", views.booked, name="booked"),
-    path("b/<str:token>/appointment.ics", views.appointment_ics, name="calendar"),
+    # Staff
+    path("appointments/", staff.appointments, name="appointments"),
+    path("audit/", staff.audit_trail, name="audit"),
+    path("sharing/", staff.sharing, name="sharing"),
+    path("sharing/<int:pk>/end/", staff.sharing_end, name="sharing_end"),
+    # Patients: the short link and the pages behind it
+    path("b/<str:token>", patient.booking_link, name="link"),
+    path("b/<str:token>/times", patient.times, name="times"),
+    path("b/<str:token>/confirm", patient.confirm, name="confirm"),
+    path("b/<str:token>/booked", patient.booked, name="booked"),
+    path("b/<str:token>/appointment.ics", patient.appointment_ics, name="calendar"),
     # Whatever else starts /b/ gets the same "Link not found" page as an unknown token.
-    re_path(r"^b/(?P<rest>[\s\S]*)\Z", views.link_not_found, name="not_found"),
+    re_path(r"^b/(?P<rest>[\s\S]*)\Z", patient.link_not_found, name="not_found"),
 ]

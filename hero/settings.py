@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "anymail",
     "booking",
     "messaging",
+    "hero",
 ]
 
 MIDDLEWARE = [
@@ -223,7 +224,7 @@ DELIVERY_LEASE_SECONDS = env.float("DELIVERY_LEASE_SECONDS", default=120.0)
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
 if env.bool("SECURE_PROXY_SSL_HEADER", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-# How many reverse proxies in front of the app append to X-Forwarded-For (hero/http.py).
+# How many reverse proxies in front of the app append to X-Forwarded-For (booking/http.py).
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from messaging.views import home as staff_home
+from messaging.views.messages import home as staff_home
 
 
 def home(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return staff_home(request)
-    return render(request, "booking/home.html")
+    return render(request, "hero/home.html")

@@ -24,7 +24,7 @@ from booking.references import encode_reference
 from booking.slots import slot_list_available
 from messaging.models import Message
 from tests.factories import BookingLinkFactory, PractitionerFactory, _valid_nhs_number
-from tests.messaging.conftest import make_practice
+from tests.scenarios import make_practice
 
 pytestmark = pytest.mark.django_db
 

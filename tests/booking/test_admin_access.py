@@ -44,7 +44,7 @@ from tests.factories import (
     StaffMembershipFactory,
     UserFactory,
 )
-from tests.messaging.conftest import make_practice
+from tests.scenarios import make_practice
 
 pytestmark = pytest.mark.django_db
 

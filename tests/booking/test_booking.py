@@ -27,7 +27,7 @@ from tests.factories import (
     SharingAgreementFactory,
     SlotFactory,
 )
-from tests.messaging.conftest import make_practice
+from tests.scenarios import make_practice
 
 pytestmark = pytest.mark.django_db
 

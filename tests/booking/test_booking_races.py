@@ -20,7 +20,7 @@ from booking.links import DobCheck, booking_link_verify_dob
 from booking.models import Appointment, AuditEvent, BookingLink, Slot
 from tests.concurrency import race
 from tests.factories import BookingLinkFactory, PatientFactory
-from tests.messaging.conftest import make_practice
+from tests.scenarios import make_practice
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

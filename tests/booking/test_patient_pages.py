@@ -34,7 +34,7 @@ from tests.factories import (
     PractitionerFactory,
     SlotFactory,
 )
-from tests.messaging.conftest import make_practice
+from tests.scenarios import make_practice
 
 pytestmark = pytest.mark.django_db
 
@@ -721,7 +721,7 @@ class TestConfirm:
         def booked_in_another_tab(**kwargs):
             raise LinkNotBookable("booked")
 
-        monkeypatch.setattr("booking.views.appointment_book", booked_in_another_tab)
+        monkeypatch.setattr("booking.views.patient.appointment_book", booked_in_another_tab)
         response = verified.post(url(link, "confirm"), {"slot": ref(free_slots(practice)[0])})
         assert response.status_code == 302
         assert response["Location"] == url(link, "booked")
@@ -740,7 +740,7 @@ class TestConfirm:
         def stopped(**kwargs):
             raise LinkNotBookable(state)
 
-        monkeypatch.setattr("booking.views.appointment_book", stopped)
+        monkeypatch.setattr("booking.views.patient.appointment_book", stopped)
         response = verified.post(url(link, "confirm"), {"slot": ref(free_slots(practice)[0])})
         assert response.status_code == status
         assert says(response, heading)
@@ -749,7 +749,7 @@ class TestConfirm:
         def busy(**kwargs):
             raise BookingBusy()
 
-        monkeypatch.setattr("booking.views.appointment_book", busy)
+        monkeypatch.setattr("booking.views.patient.appointment_book", busy)
         slot = free_slots(practice)[0]
         response = verified.post(url(link, "confirm"), {"slot": ref(slot)})
         assert response.status_code == 503

@@ -11,9 +11,9 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from booking import models
-from booking.demo_data import DEMO_PASSWORD
 from booking.nhs_numbers import is_valid_nhs_number
 from booking.phones import is_uk_mobile
+from hero.demo import DEMO_PASSWORD
 from messaging.models import MessageTemplate
 
 pytestmark = pytest.mark.django_db

@@ -17,7 +17,7 @@ from booking.links import booking_link_revoke
 from booking.models import Appointment, BookingLink, Slot
 from tests.e2e.conftest import axe_violations
 from tests.factories import BookingLinkFactory
-from tests.messaging.conftest import make_practice
+from tests.scenarios import make_practice
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

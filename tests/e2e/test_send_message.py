@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 from booking.models import BookingLink
 from messaging.models import Message
 from tests.factories import StaffMembershipFactory, UserFactory
-from tests.messaging.conftest import make_practice
+from tests.scenarios import make_practice
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from django.test import RequestFactory
 
-from hero.http import client_ip
+from booking.http import client_ip
 
 
 @pytest.mark.parametrize(

@@ -275,7 +275,7 @@ class TestOnce:
 
     @pytest.mark.django_db(transaction=True)
     def test_two_workers_running_the_task_at_once_send_once(self, fake_twilio):
-        from tests.messaging.conftest import make_practice
+        from tests.scenarios import make_practice
 
         practice = make_practice()
         message = queued_message(practice)

@@ -11,7 +11,7 @@ from booking.models import BookingLink
 from messaging.models import Message
 from messaging.sending import LinkSettings, message_send
 from tests.concurrency import race
-from tests.messaging.conftest import make_practice
+from tests.scenarios import make_practice
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -8,7 +8,7 @@ from django.test import Client
 from booking.models import SharingAgreement, StaffMembership
 from booking.references import encode_reference
 from tests.factories import LocationFactory
-from tests.messaging.conftest import make_practice
+from tests.scenarios import make_practice
 
 pytestmark = pytest.mark.django_db
 

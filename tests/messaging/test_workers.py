@@ -27,7 +27,7 @@ from messaging.models import Message
 from messaging.sending import LinkSettings, message_send
 from tests.factories import PatientFactory
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, AcceptThenHang, Answer, Hang, Slow
-from tests.messaging.conftest import make_practice
+from tests.scenarios import make_practice
 
 ROOT = Path(__file__).resolve().parents[2]
 DATABASE_TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.http import Http404
 
@@ -66,3 +67,14 @@ def get_patient_for_staff(*, user, reference: str, ip_address: str | None = None
         )
         raise Http404("No such patient.")
     return patient
+
+
+def managed_organisation(user, *, what: str) -> Organisation:
+    """The organisation this manager looks after (their first managed one); PermissionDenied if none.
+
+    `what` names the page for the refusal: "Message templates are for managers."
+    """
+    ids = managed_organisation_ids(user)
+    if not ids:
+        raise PermissionDenied(f"{what} are for managers.")
+    return Organisation.objects.get(pk=ids[0])

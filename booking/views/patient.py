@@ -25,6 +25,7 @@ from booking.appointments import appointment_book, booking_link_booked_appointme
 from booking.calendar import appointment_calendar
 from booking.exceptions import BookingBusy, LinkNotBookable, SlotNotAllowed, SlotTaken
 from booking.forms import DateOfBirthForm, slot_id_from_reference
+from booking.http import client_ip
 from booking.links import (
     DobCheck,
     booking_link_find,
@@ -36,7 +37,6 @@ from booking.models import AppointmentType, BookingLink
 from booking.references import encode_reference
 from booking.slots import LONDON, FreeTime, slot_find_available, slot_times_available
 from booking.throttle import dob_failure_record, dob_failures_exceeded
-from hero.http import client_ip
 
 VERIFIED_SESSION_KEY = "booking_verified_links"
 VERIFIED_IDLE = timedelta(minutes=30)

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from booking.demo_data import seed_demo
+from hero.demo import seed_demo
 
 
 class Command(BaseCommand):

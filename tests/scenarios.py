@@ -1,12 +1,12 @@
-"""A practice with a member of staff, a patient, an appointment type with free slots, and a hub."""
+"""The shared scenarios: a practice with a member of staff, a patient, an appointment type with
+free slots; and a PCN hub sharing a type with it. The fixtures over them are in tests/conftest.py.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
 
-import pytest
-from django.test import override_settings
 from django.utils import timezone
 
 from booking.models import AppointmentType, Organisation, Patient, Practitioner, SharingAgreement
@@ -22,7 +22,6 @@ from tests.factories import (
     StaffMembershipFactory,
     UserFactory,
 )
-from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
 
 
 @dataclass
@@ -56,40 +55,6 @@ def make_practice(name: str = "Riverside") -> Practice:
     return Practice(organisation, user, patient, appointment_type, location, practitioner)
 
 
-@pytest.fixture
-def practice(db) -> Practice:
-    return make_practice()
-
-
-@pytest.fixture
-def other_practice(db) -> Practice:
-    return make_practice("Hillview")
-
-
-@pytest.fixture
-def fake_twilio():
-    """The fake Twilio API on 127.0.0.1, with the twilio SMS backend pointed at it."""
-    fake = FakeTwilio().start()
-    with override_settings(
-        SMS_BACKEND="twilio",
-        TWILIO_ACCOUNT_SID=ACCOUNT_SID,
-        TWILIO_AUTH_TOKEN=AUTH_TOKEN,
-        TWILIO_API_BASE_URL=fake.url,
-        TWILIO_SENDER_ID="RIVERSIDE",
-        TWILIO_MESSAGING_SERVICE_SID="",
-        TWILIO_TIMEOUT_SECONDS=1.0,
-    ):
-        yield fake
-    if fake.running:
-        fake.stop()
-
-
-@pytest.fixture
-def staff_client(client, practice):
-    client.force_login(practice.user)
-    return client
-
-
 @dataclass
 class Hub:
     organisation: Organisation
@@ -100,8 +65,8 @@ class Hub:
     practitioner: Practitioner
 
 
-@pytest.fixture
-def hub(practice) -> Hub:
+def make_hub(practice: Practice) -> Hub:
+    """A PCN hub that shares its smear tests at one of its two locations with `practice`."""
     organisation = OrganisationFactory(name="Northgate PCN Hub", kind=Organisation.Kind.HUB)
     location = LocationFactory(organisation=organisation, name="Northgate Health Centre")
     other_location = LocationFactory(organisation=organisation, name="Northgate Annexe")

@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class HeroConfig(AppConfig):
+    """The project as an app: its landing page, the demo data and its own commands
+    (`embedded_postgres`, `seed_demo`)."""
+
+    name = "hero"
+    verbose_name = "Self-booking links"
