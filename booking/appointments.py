@@ -11,7 +11,6 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.db import IntegrityError, OperationalError, models, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from booking.audit import audit_record
@@ -19,7 +18,6 @@ from booking.exceptions import BookingBusy, LinkNotBookable, SlotNotAllowed, Slo
 from booking.links import booking_link_patient_state
 from booking.models import Appointment, AuditEvent, BookingLink, SharingAgreement, Slot
 from booking.signals import appointment_booked, appointment_cancelled
-from booking.slots import booking_window
 
 LOCK_NOT_AVAILABLE = "55P03"
 
@@ -31,8 +29,9 @@ def appointment_book(
 
     Locks the link row, re-checks the link (expiry, revocation, lock, already booked) and, for
     a host's slot offered through a sharing agreement, that the agreement is still in force;
-    then claims the slot only if it is still free and fits the link (type, location,
-    practitioner, booking window). Sends `appointment_booked` after the commit.
+    then claims the slot with one conditional UPDATE over the times the link offers
+    (`Slot.objects.offered_by`: still free, the link's type, location and practitioner, in the
+    booking window). Sends `appointment_booked` after the commit.
     Raises LinkNotBookable, SlotNotAllowed, SlotTaken, or BookingBusy on a lock timeout.
     """
     now = now or timezone.now()
@@ -53,19 +52,9 @@ def appointment_book(
             if link.appointment_type.organisation_id != link.organisation_id and not _agreement_in_force(link):
                 raise LinkNotBookable("revoked")
 
-            earliest, latest = booking_window(appointment_type=link.appointment_type, now=now)
-            fits = Q(
-                pk=slot_id,
-                appointment_type_id=link.appointment_type_id,
-                location_id=link.location_id,
-                start__gte=earliest,
-                start__lt=latest,
-            )
-            if link.practitioner_id is not None:
-                fits &= Q(practitioner_id=link.practitioner_id)
-            claimed = Slot.objects.filter(fits, status=Slot.Status.FREE).update(status=Slot.Status.BOOKED)
-            if not claimed:
-                if Slot.objects.filter(fits).exists():
+            offered = Slot.objects.offered_by(link, now=now).filter(pk=slot_id)
+            if not offered.update(status=Slot.Status.BOOKED):
+                if Slot.objects.offered_by(link, now=now, taken_too=True).filter(pk=slot_id).exists():
                     raise SlotTaken()
                 raise SlotNotAllowed()
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import secrets
-from datetime import timedelta
+from collections.abc import Collection
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.contrib.postgres.constraints import ExclusionConstraint
@@ -24,6 +26,7 @@ from django.db.models.functions import Upper
 from django.urls import reverse
 from django.utils import timezone
 
+from booking.formats import date_and_time, time_of_day
 from booking.nhs_numbers import NhsNumberIsValid, normalise_nhs_number, validate_nhs_number
 from booking.phones import E164_PATTERN, format_phone_number_for_display, normalise_phone_number
 from booking.references import encode_reference
@@ -233,6 +236,26 @@ class AppointmentType(models.Model):
     def maximum_ahead(self) -> timedelta:
         return timedelta(days=self.maximum_days_ahead)
 
+    @property
+    def is_video(self) -> bool:
+        return self.mode == self.Mode.VIDEO
+
+    @property
+    def is_telephone(self) -> bool:
+        return self.mode == self.Mode.TELEPHONE
+
+    @property
+    def is_in_person(self) -> bool:
+        return self.mode == self.Mode.IN_PERSON
+
+    def booking_window(self, *, now: datetime) -> tuple[datetime, datetime]:
+        """The span a patient opening a link at `now` may book in: [now + notice, now + days ahead).
+
+        A link's expiry doesn't shorten it: a patient who opens the link on its last day may still
+        choose any time in the window; only the link must be alive when they book.
+        """
+        return now + self.minimum_notice, now + self.maximum_ahead
+
 
 # --- Rotas and slots -------------------------------------------------------------------------
 
@@ -289,7 +312,7 @@ class Rota(models.Model):
         days = ", ".join(Weekday(day).label[:3] for day in sorted(self.weekdays or []))
         return (
             f"{self.practitioner.name}: {self.appointment_type.name} at {self.location.name}, "
-            f"{days} {self.start_time:%H:%M}–{self.end_time:%H:%M}"
+            f"{days} {time_of_day(self.start_time)} to {time_of_day(self.end_time)}"
         )
 
     def clean(self) -> None:
@@ -314,6 +337,44 @@ class Rota(models.Model):
 class SlotQuerySet(models.QuerySet):
     def free(self) -> SlotQuerySet:
         return self.filter(status=Slot.Status.FREE)
+
+    def offered(
+        self,
+        *,
+        appointment_type: AppointmentType,
+        location_id: int,
+        practitioner_id: int | None,
+        now: datetime,
+        taken_too: bool = False,
+    ) -> SlotQuerySet:
+        """The times a link with these settings offers when opened at `now`: the one rule.
+
+        Free slots of the type, at the location (with the practitioner, if one is set), starting
+        inside the type's booking window. The patient's times page, the builder's "N free times"
+        and the booking's conditional UPDATE all read it here. `taken_too` keeps booked and
+        blocked ones as well, so a booking that lost its slot can tell "just taken" from "never
+        offered".
+        """
+        earliest, latest = appointment_type.booking_window(now=now)
+        slots = self.filter(
+            appointment_type_id=appointment_type.pk,
+            location_id=location_id,
+            start__gte=earliest,
+            start__lt=latest,
+        )
+        if practitioner_id is not None:
+            slots = slots.filter(practitioner_id=practitioner_id)
+        return slots if taken_too else slots.free()
+
+    def offered_by(self, link: BookingLink, *, now: datetime, taken_too: bool = False) -> SlotQuerySet:
+        """The times `link` offers at `now` (see `offered`). Reads `link.appointment_type`."""
+        return self.offered(
+            appointment_type=link.appointment_type,
+            location_id=link.location_id,
+            practitioner_id=link.practitioner_id,
+            now=now,
+            taken_too=taken_too,
+        )
 
 
 class Slot(models.Model):
@@ -365,8 +426,7 @@ class Slot(models.Model):
         ]
 
     def __str__(self) -> str:
-        local = timezone.localtime(self.start)
-        return f"{local:%a %d %b %Y %H:%M} {self.appointment_type.name} with {self.practitioner.name}"
+        return f"{date_and_time(self.start)}: {self.appointment_type.name} with {self.practitioner.name}"
 
     def clean(self) -> None:
         if self.start and self.end and self.end <= self.start:
@@ -462,7 +522,7 @@ class Patient(models.Model):
         return format_phone_number_for_display(self.mobile)
 
     def clean(self) -> None:
-        errors = {}
+        errors: dict[str, ValidationError | str] = {}
         if self.nhs_number:
             self.nhs_number = normalise_nhs_number(self.nhs_number)
         else:
@@ -477,7 +537,7 @@ class Patient(models.Model):
         if errors:
             raise ValidationError(errors)
 
-    def clean_fields(self, exclude=None) -> None:
+    def clean_fields(self, exclude: Collection[str] | None = None) -> None:
         # Normalise before the field validators (and their length limits) run, so numbers
         # typed the way people write them ("943 476 5919", "07400 123456") are accepted.
         if self.nhs_number:
@@ -604,7 +664,7 @@ class BookingLink(models.Model):
     def __str__(self) -> str:
         return f"{self.appointment_type} link for {self.patient}"
 
-    def save(self, *args, **kwargs) -> None:
+    def save(self, *args: Any, **kwargs: Any) -> None:
         if not self.token_digest:
             self.token = secrets.token_urlsafe(16)
             self.token_digest = hash_token(self.token)
@@ -618,10 +678,6 @@ class BookingLink(models.Model):
                 "Only the instance that created a link knows its token: the database keeps just its digest."
             )
         return reverse("booking:link", kwargs={"token": self.token})
-
-    @property
-    def is_expired(self) -> bool:
-        return self.expires_at is not None and self.expires_at <= timezone.now()
 
     @property
     def reference(self) -> str:
@@ -740,4 +796,4 @@ class AuditEvent(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_action_display()} at {timezone.localtime(self.created_at):%d %b %Y %H:%M}"
+        return f"{self.get_action_display()}, {date_and_time(self.created_at)}"
