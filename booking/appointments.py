@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import IntegrityError, OperationalError, models, transaction
 from django.utils import timezone
 
 from booking.audit import audit_record
 from booking.exceptions import BookingBusy, LinkNotBookable, SlotNotAllowed, SlotTaken
-from booking.links import booking_link_patient_state
-from booking.models import Appointment, AuditEvent, BookingLink, SharingAgreement, Slot
+from booking.links import LinkState, booking_link_patient_state
+from booking.models import Appointment, AuditEvent, BookingLink, Slot
 from booking.signals import appointment_booked, appointment_cancelled
 
 LOCK_NOT_AVAILABLE = "55P03"
@@ -27,12 +28,13 @@ def appointment_book(
 ) -> Appointment:
     """Book `slot_id` through the link, in one transaction. Returns the appointment.
 
-    Locks the link row, re-checks the link (expiry, revocation, lock, already booked) and, for
-    a host's slot offered through a sharing agreement, that the agreement is still in force;
-    then claims the slot with one conditional UPDATE over the times the link offers
+    Locks the link row, re-checks the link (`booking_link_patient_state`: gone, expiry,
+    revocation, lock, already booked and, for a host's type, that the sharing agreement is still
+    in force); then claims the slot with one conditional UPDATE over the times the link offers
     (`Slot.objects.offered_by`: still free, the link's type, location and practitioner, in the
     booking window). Sends `appointment_booked` after the commit.
-    Raises LinkNotBookable, SlotNotAllowed, SlotTaken, or BookingBusy on a lock timeout.
+    Raises LinkNotBookable (with its LinkState), SlotNotAllowed, SlotTaken, or BookingBusy on a
+    lock timeout.
     """
     now = now or timezone.now()
     try:
@@ -45,12 +47,10 @@ def appointment_book(
                 .first()
             )
             if link is None:
-                raise LinkNotBookable("revoked")
+                raise LinkNotBookable(LinkState.NOT_FOUND)
             state = booking_link_patient_state(link=link, now=now)
-            if state != "active":
+            if state != LinkState.ACTIVE:
                 raise LinkNotBookable(state)
-            if link.appointment_type.organisation_id != link.organisation_id and not _agreement_in_force(link):
-                raise LinkNotBookable("revoked")
 
             offered = Slot.objects.offered_by(link, now=now).filter(pk=slot_id)
             if not offered.update(status=Slot.Status.BOOKED):
@@ -66,7 +66,7 @@ def appointment_book(
             except IntegrityError as error:
                 # The database's last guard: the link already has a booked appointment
                 # (say it was locked after booking and then unlocked as active).
-                raise LinkNotBookable("booked") from error
+                raise LinkNotBookable(LinkState.BOOKED) from error
             link.status = BookingLink.Status.BOOKED
             link.save(update_fields=["status"])
             audit_record(
@@ -84,19 +84,6 @@ def appointment_book(
     return appointment
 
 
-def _agreement_in_force(link: BookingLink) -> bool:
-    return (
-        SharingAgreement.objects.in_force()
-        .filter(
-            host_id=link.appointment_type.organisation_id,
-            partner_id=link.organisation_id,
-            appointment_types=link.appointment_type_id,
-            locations=link.location_id,
-        )
-        .exists()
-    )
-
-
 def booking_link_booked_appointment(*, link: BookingLink) -> Appointment | None:
     """The appointment a link booked (if still booked), with its slot's details."""
     return (
@@ -107,7 +94,7 @@ def booking_link_booked_appointment(*, link: BookingLink) -> Appointment | None:
     )
 
 
-def appointment_cancel(*, appointment: Appointment, actor) -> bool:
+def appointment_cancel(*, appointment: Appointment, actor: AbstractBaseUser | AnonymousUser) -> bool:
     """Cancel a booked appointment and free its slot. Returns whether it changed.
 
     Locks the slot row first so a cancel can't interleave with a booking of the same slot.
