@@ -12,27 +12,16 @@ from __future__ import annotations
 
 from functools import reduce
 from operator import or_
+from typing import Any, NoReturn
 
 from django.contrib import admin
-from django.db.models import Q, QuerySet
+from django.db.models import ForeignKey, ManyToManyField, Model, Q, QuerySet
+from django.db.models.fields.related import RelatedField
+from django.db.models.options import Options
+from django.forms import ModelChoiceField, ModelMultipleChoiceField
 from django.http import Http404, HttpRequest
 
-from booking.models import StaffMembership
-
-
-def admin_organisation_ids(user) -> list[int]:
-    """The organisations this user administers (role "admin"), cached on the user object."""
-    if not getattr(user, "is_authenticated", False):
-        return []
-    cached = getattr(user, "_admin_organisation_ids", None)
-    if cached is None:
-        cached = list(
-            StaffMembership.objects.filter(user=user, role=StaffMembership.Role.ADMIN).values_list(
-                "organisation_id", flat=True
-            )
-        )
-        user._admin_organisation_ids = cached
-    return cached
+from booking.access import ADMIN_ROLES, organisation_ids_for
 
 
 class OrganisationScopedAdmin(admin.ModelAdmin):
@@ -42,10 +31,10 @@ class OrganisationScopedAdmin(admin.ModelAdmin):
 
     def _is_organisation_admin(self, request: HttpRequest) -> bool:
         user = request.user
-        return bool(user.is_active and user.is_staff and admin_organisation_ids(user))
+        return bool(user.is_active and user.is_staff and organisation_ids_for(user, roles=ADMIN_ROLES))
 
     def _scope(self, request: HttpRequest) -> Q:
-        ids = admin_organisation_ids(request.user)
+        ids = organisation_ids_for(request.user, roles=ADMIN_ROLES)
         return reduce(or_, (Q(**{f"{lookup}__in": ids}) for lookup in self.organisation_lookups))
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
@@ -58,13 +47,13 @@ class OrganisationScopedAdmin(admin.ModelAdmin):
         # Lookups through many-to-many or reverse relations can repeat rows.
         return scoped.distinct() if any("__" in lookup for lookup in self.organisation_lookups) else scoped
 
-    def _in_scope(self, request: HttpRequest, obj) -> bool:
+    def _in_scope(self, request: HttpRequest, obj: Model | None) -> bool:
         return obj is None or self.get_queryset(request).filter(pk=obj.pk).exists()
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return request.user.is_superuser or self._is_organisation_admin(request)
 
-    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
+    def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         if request.user.is_superuser:
             return super().has_view_permission(request, obj)
         return self._is_organisation_admin(request) and self._in_scope(request, obj)
@@ -72,22 +61,22 @@ class OrganisationScopedAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return request.user.is_superuser or self._is_organisation_admin(request)
 
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         if request.user.is_superuser:
             return super().has_change_permission(request, obj)
         return self._is_organisation_admin(request) and self._in_scope(request, obj)
 
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         if request.user.is_superuser:
             return super().has_delete_permission(request, obj)
         return self._is_organisation_admin(request) and self._in_scope(request, obj)
 
-    def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
+    def _get_obj_does_not_exist_redirect(self, request: HttpRequest, opts: Options, object_id: str) -> NoReturn:
         # Django redirects to the admin index for a missing object; for another organisation's
         # object that would say "doesn't exist" with a 302. A plain 404 says nothing either way.
         raise Http404("Not found.")
 
-    def _narrow(self, db_field, request: HttpRequest, kwargs: dict) -> dict:
+    def _narrow(self, db_field: RelatedField, request: HttpRequest, kwargs: dict[str, Any]) -> dict[str, Any]:
         if request.user.is_superuser:
             return kwargs
         related_admin = self.admin_site._registry.get(db_field.related_model)
@@ -95,8 +84,12 @@ class OrganisationScopedAdmin(admin.ModelAdmin):
             kwargs["queryset"] = related_admin.get_queryset(request)
         return kwargs
 
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+    def formfield_for_foreignkey(
+        self, db_field: ForeignKey, request: HttpRequest, **kwargs: Any
+    ) -> ModelChoiceField | None:
         return super().formfield_for_foreignkey(db_field, request, **self._narrow(db_field, request, kwargs))
 
-    def formfield_for_manytomany(self, db_field, request, **kwargs):
+    def formfield_for_manytomany(
+        self, db_field: ManyToManyField, request: HttpRequest, **kwargs: Any
+    ) -> ModelMultipleChoiceField | None:
         return super().formfield_for_manytomany(db_field, request, **self._narrow(db_field, request, kwargs))

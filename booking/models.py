@@ -513,6 +513,11 @@ class Patient(models.Model):
         return f"{self.first_name} {self.last_name}"
 
     @property
+    def reference(self) -> str:
+        """The patient's id in staff URLs (booking/access.py `get_patient_for_staff` reads it)."""
+        return encode_reference(self.pk, namespace="patient") if self.pk else ""
+
+    @property
     def nhs_number_for_display(self) -> str:
         number = self.nhs_number or ""
         return f"{number[:3]} {number[3:6]} {number[6:]}" if len(number) == 10 else number

@@ -17,13 +17,12 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from booking.access import get_patient_for_staff, staff_organisation_ids
+from booking.access import ANY_ROLE, get_patient_for_staff, organisation_ids_for
 from booking.audit import audit_record
 from booking.http import client_ip
 from booking.links import DEFAULT_EXPIRY, LinkExpiry
 from booking.models import AuditEvent
 from booking.patients import patient_search
-from booking.references import encode_reference
 from booking.slots import slot_count_available
 from messaging.exceptions import MessageNotSent
 from messaging.forms import ComposeForm
@@ -33,18 +32,12 @@ from messaging.sending import message_send
 from messaging.tokens import APPOINTMENT_LINK, link_url_length, sms_length_of_body
 
 
-def patient_reference(patient) -> str:
-    return encode_reference(patient.pk, namespace="patient")
-
-
 @never_cache
 @login_required
 @require_GET
 def patient_results(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "")
-    patients = list(patient_search(organisation_ids=staff_organisation_ids(request.user), query=query))
-    for patient in patients:
-        patient.reference = patient_reference(patient)
+    patients = list(patient_search(organisation_ids=organisation_ids_for(request.user, roles=ANY_ROLE), query=query))
     context = {"patients": patients, "query": query.strip()}
     if request.headers.get("HX-Request"):
         return render(request, "messaging/_patient_results.html", context)
@@ -164,7 +157,7 @@ def _render_compose(request, patient, form: ComposeForm, *, show_invite: bool, s
     body = data.get("body") if data.get("body") is not None else (form["body"].value() or "")
     context = {
         "patient": patient,
-        "patient_ref": patient_reference(patient),
+        "patient_ref": patient.reference,
         "form": form,
         "show_invite": show_invite,
         "link_added": bool(data.get("link_added")),
@@ -197,7 +190,6 @@ def link_fields(request: HttpRequest) -> HttpResponse:
     context = {
         "form": form,
         "patient": patient,
-        "appointment_type_is_video": form.appointment_type_is_video,
         "link_added": bool(getattr(form, "cleaned_data", {}).get("link_added")),
     }
     context.update(_link_context(form))
