@@ -244,10 +244,6 @@ class AppointmentType(models.Model):
     def is_telephone(self) -> bool:
         return self.mode == self.Mode.TELEPHONE
 
-    @property
-    def is_in_person(self) -> bool:
-        return self.mode == self.Mode.IN_PERSON
-
     def booking_window(self, *, now: datetime) -> tuple[datetime, datetime]:
         """The span a patient opening a link at `now` may book in: [now + notice, now + days ahead).
 

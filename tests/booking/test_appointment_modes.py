@@ -19,20 +19,16 @@ DOB = {"day": "17", "month": "5", "year": "1980"}
 
 
 @pytest.mark.parametrize(
-    ("mode", "video", "telephone", "in_person"),
+    ("mode", "video", "telephone"),
     [
-        (AppointmentType.Mode.VIDEO, True, False, False),
-        (AppointmentType.Mode.TELEPHONE, False, True, False),
-        (AppointmentType.Mode.IN_PERSON, False, False, True),
+        (AppointmentType.Mode.VIDEO, True, False),
+        (AppointmentType.Mode.TELEPHONE, False, True),
+        (AppointmentType.Mode.IN_PERSON, False, False),
     ],
 )
-def test_each_mode_answers_for_itself(mode, video, telephone, in_person):
+def test_each_mode_answers_for_itself(mode, video, telephone):
     appointment_type = AppointmentType(mode=mode)
-    assert (appointment_type.is_video, appointment_type.is_telephone, appointment_type.is_in_person) == (
-        video,
-        telephone,
-        in_person,
-    )
+    assert (appointment_type.is_video, appointment_type.is_telephone) == (video, telephone)
 
 
 @pytest.fixture
