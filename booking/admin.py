@@ -12,7 +12,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.models import User
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Model, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
@@ -371,18 +371,18 @@ class PatientAdmin(OrganisationScopedAdmin):
 class SharingAgreementAdmin(OrganisationScopedAdmin):
     organisation_lookups = ("host", "partner")
 
-    def _hosted_by_user(self, request: HttpRequest, obj) -> bool:
+    def _hosted_by_user(self, request: HttpRequest, obj: Model | None) -> bool:
         # The partner may read the agreement; only the host (or a superuser) changes or ends it.
-        return (
-            obj is None
-            or request.user.is_superuser
-            or obj.host_id in organisation_ids_for(request.user, roles=ADMIN_ROLES)
+        if obj is None or request.user.is_superuser:
+            return True
+        return isinstance(obj, SharingAgreement) and obj.host_id in organisation_ids_for(
+            request.user, roles=ADMIN_ROLES
         )
 
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return super().has_change_permission(request, obj) and self._hosted_by_user(request, obj)
 
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return super().has_delete_permission(request, obj) and self._hosted_by_user(request, obj)
 
     list_display = ["host", "partner", "type_count", "location_count", "created_at", "ended_at"]
