@@ -18,7 +18,6 @@ import logging
 import re
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
 
 from anymail import urls as anymail_urls
 from anymail.exceptions import AnymailWebhookValidationFailure
@@ -72,9 +71,9 @@ def twilio_signature_is_valid(request: HttpRequest) -> bool:
     return RequestValidator(token).validate(url, request.POST, signature)
 
 
-def twilio_signed(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+def twilio_signed(view: Callable) -> Callable:
     @wraps(view)
-    def checked(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def checked(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
         if not twilio_signature_is_valid(request):
             logger.warning("Refused a Twilio webhook to %s: missing or wrong signature.", request.path)
             return HttpResponseForbidden()
