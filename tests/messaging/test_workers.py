@@ -22,9 +22,9 @@ from django.db import connection
 from django.test import override_settings
 
 from booking.links import LinkExpiry
-from messaging.delivery import messages_requeue
 from messaging.models import Message
 from messaging.sending import LinkSettings, message_send
+from messaging.tasks import messages_requeue
 from tests.factories import PatientFactory
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, AcceptThenHang, Answer, Hang, Slow
 from tests.scenarios import make_practice
