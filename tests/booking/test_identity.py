@@ -116,6 +116,13 @@ class TestTheProductsOwnPages:
         assert response.status_code == 403
         assert_no_nhs_logo(response.content.decode())
 
+    @pytest.mark.parametrize("template", ["404.html", "500.html"])
+    def test_the_browsers_icon_is_the_products_own_not_nhs_uk_frontends_nhs_logo(self, template, db):
+        html = render_to_string(template)
+        assert "/static/images/favicon.svg" in html
+        assert "favicon.ico" not in html
+        assert "build/assets/images/" not in html
+
     @pytest.mark.parametrize("path", ["/admin/", "/admin/booking/organisation/", "/admin/booking/organisation/add/"])
     def test_django_admin_shows_no_nhs_logo(self, admin_client, path):
         OrganisationFactory(uses_nhs_identity=True)
