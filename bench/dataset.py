@@ -312,7 +312,6 @@ def _organisations(*, scale: Scale, rng: random.Random, today: date, bars: _Prog
                 ods_code=f"U8{index:04d}" if is_hub else f"B8{index:04d}",
                 kind=Organisation.Kind.HUB if is_hub else Organisation.Kind.PRACTICE,
                 phone=f"+44113496{index:04d}",
-                sms_sender_name=place[:11].strip(),
                 email=f"practice{index}@example.com",
             )
             user = User.objects.create(

@@ -58,7 +58,7 @@ class StaffMembershipInline(admin.TabularInline):
 @admin.register(Organisation)
 class OrganisationAdmin(OrganisationScopedAdmin):
     organisation_lookups = ("pk",)
-    list_display = ["name", "ods_code", "kind", "phone_for_display", "sms_sender_name"]
+    list_display = ["name", "ods_code", "kind", "phone_for_display", "uses_nhs_identity"]
     list_filter = ["kind"]
     search_fields = ["name", "ods_code"]
     inlines = [StaffMembershipInline]
