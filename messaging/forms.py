@@ -92,10 +92,9 @@ class ComposeState:
         return replace(self, invite_open=False)
 
     def use_template(self) -> ComposeState:
-        """The chosen template's text in place of the message; without a choice, nothing changes."""
-        if self.template is None:
-            return self
-        return replace(self, body=self.template.body, invite_open=False)
+        """The chosen template's text in place of the message; without a choice, the message as it is."""
+        body = self.body if self.template is None else self.template.body
+        return replace(self, body=body, invite_open=False)
 
     def add_link(self) -> ComposeState:
         """The link token at the end of the message (unless it has one, in any spelling), and the link kept."""

@@ -152,8 +152,9 @@
         var location = form.elements["location"].value;
         if (!type || !location) return; // let the server say what is missing
         event.preventDefault();
-        // After a selection, not over it: Add link never deletes what staff wrote.
-        var at = cursor ? cursor.end : body.value.length;
+        // After a selection, not over it: Add link never deletes what staff wrote. The cursor
+        // may be from before Remove link or Use template shortened the text.
+        var at = Math.min(cursor ? cursor.end : body.value.length, body.value.length);
         var added = linkTokenAdd(body.value, at);
         if (added !== body.value) {
           body.value = added;
