@@ -10,7 +10,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import secrets
+from collections.abc import Collection
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.contrib.postgres.constraints import ExclusionConstraint
@@ -427,7 +429,7 @@ class Patient(models.Model):
                 violation_error_message="A patient with this NHS number is already registered here.",
             ),
             models.CheckConstraint(
-                condition=Q(nhs_number__isnull=True) | NhsNumberIsValid("nhs_number"),
+                condition=Q(nhs_number__isnull=True) | Q(NhsNumberIsValid("nhs_number")),
                 name="patient_nhs_number_modulus_11",
             ),
             models.CheckConstraint(condition=Q(mobile="") | Q(mobile__regex=E164_PATTERN), name="patient_mobile_e164"),
@@ -462,7 +464,7 @@ class Patient(models.Model):
         return format_phone_number_for_display(self.mobile)
 
     def clean(self) -> None:
-        errors = {}
+        errors: dict[str, ValidationError | str] = {}
         if self.nhs_number:
             self.nhs_number = normalise_nhs_number(self.nhs_number)
         else:
@@ -477,7 +479,7 @@ class Patient(models.Model):
         if errors:
             raise ValidationError(errors)
 
-    def clean_fields(self, exclude=None) -> None:
+    def clean_fields(self, exclude: Collection[str] | None = None) -> None:
         # Normalise before the field validators (and their length limits) run, so numbers
         # typed the way people write them ("943 476 5919", "07400 123456") are accepted.
         if self.nhs_number:
@@ -604,7 +606,7 @@ class BookingLink(models.Model):
     def __str__(self) -> str:
         return f"{self.appointment_type} link for {self.patient}"
 
-    def save(self, *args, **kwargs) -> None:
+    def save(self, *args: Any, **kwargs: Any) -> None:
         if not self.token_digest:
             self.token = secrets.token_urlsafe(16)
             self.token_digest = hash_token(self.token)
