@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.http import Http404
@@ -10,6 +9,7 @@ from django.http import Http404
 from booking.audit import audit_record
 from booking.models import AuditEvent, Organisation, Patient, StaffMembership
 from booking.references import decode_reference
+from booking.users import AnyUser
 
 # Named sets of roles, for `organisation_ids_for`.
 ANY_ROLE = frozenset(StaffMembership.Role)
@@ -19,7 +19,7 @@ MANAGING_ROLES = frozenset({StaffMembership.Role.MANAGER, StaffMembership.Role.A
 ADMIN_ROLES = frozenset({StaffMembership.Role.ADMIN})
 
 
-def organisation_ids_for(user: AbstractBaseUser | AnonymousUser, *, roles: frozenset[str]) -> list[int]:
+def organisation_ids_for(user: AnyUser, *, roles: frozenset[str]) -> list[int]:
     """The organisations where `user` has one of `roles`, by organisation name; [] for anonymous users.
 
     Superusers act only where they are members too. The user's memberships are read once per
@@ -36,9 +36,7 @@ def organisation_ids_for(user: AbstractBaseUser | AnonymousUser, *, roles: froze
     return [organisation_id for organisation_id, role in memberships if role in roles]
 
 
-def get_patient_for_staff(
-    *, user: AbstractBaseUser | AnonymousUser, reference: str, ip_address: str | None = None
-) -> Patient:
+def get_patient_for_staff(*, user: AnyUser, reference: str, ip_address: str | None = None) -> Patient:
     """The patient with this reference in one of the user's organisations, or 404.
 
     Asking for another organisation's patient is recorded: it is either a bug or someone
@@ -65,7 +63,7 @@ def get_patient_for_staff(
     return patient
 
 
-def managed_organisation(user: AbstractBaseUser | AnonymousUser, *, what: str) -> Organisation:
+def managed_organisation(user: AnyUser, *, what: str) -> Organisation:
     """The organisation this manager looks after (their first managed one); PermissionDenied if none.
 
     `what` names the page for the refusal: "Message templates are for managers."

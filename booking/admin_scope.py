@@ -16,7 +16,6 @@ from typing import Any, NoReturn
 
 from django.contrib import admin
 from django.db.models import ForeignKey, ManyToManyField, Model, Q, QuerySet
-from django.db.models.fields.related import RelatedField
 from django.db.models.options import Options
 from django.forms import ModelChoiceField, ModelMultipleChoiceField
 from django.http import Http404, HttpRequest
@@ -37,7 +36,7 @@ class OrganisationScopedAdmin(admin.ModelAdmin):
         ids = organisation_ids_for(request.user, roles=ADMIN_ROLES)
         return reduce(or_, (Q(**{f"{lookup}__in": ids}) for lookup in self.organisation_lookups))
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet:
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         queryset = super().get_queryset(request)
         if request.user.is_superuser:
             return queryset
@@ -71,12 +70,14 @@ class OrganisationScopedAdmin(admin.ModelAdmin):
             return super().has_delete_permission(request, obj)
         return self._is_organisation_admin(request) and self._in_scope(request, obj)
 
-    def _get_obj_does_not_exist_redirect(self, request: HttpRequest, opts: Options, object_id: str) -> NoReturn:
+    def _get_obj_does_not_exist_redirect(self, request: HttpRequest, opts: Options[Any], object_id: str) -> NoReturn:
         # Django redirects to the admin index for a missing object; for another organisation's
         # object that would say "doesn't exist" with a 302. A plain 404 says nothing either way.
         raise Http404("Not found.")
 
-    def _narrow(self, db_field: RelatedField, request: HttpRequest, kwargs: dict[str, Any]) -> dict[str, Any]:
+    def _narrow(
+        self, db_field: ForeignKey[Any, Any] | ManyToManyField[Any, Any], request: HttpRequest, kwargs: dict[str, Any]
+    ) -> dict[str, Any]:
         if request.user.is_superuser:
             return kwargs
         related_admin = self.admin_site._registry.get(db_field.related_model)
@@ -85,11 +86,11 @@ class OrganisationScopedAdmin(admin.ModelAdmin):
         return kwargs
 
     def formfield_for_foreignkey(
-        self, db_field: ForeignKey, request: HttpRequest, **kwargs: Any
-    ) -> ModelChoiceField | None:
+        self, db_field: ForeignKey[Any, Any], request: HttpRequest, **kwargs: Any
+    ) -> ModelChoiceField[Any] | None:
         return super().formfield_for_foreignkey(db_field, request, **self._narrow(db_field, request, kwargs))
 
     def formfield_for_manytomany(
-        self, db_field: ManyToManyField, request: HttpRequest, **kwargs: Any
-    ) -> ModelMultipleChoiceField | None:
+        self, db_field: ManyToManyField[Any, Any], request: HttpRequest, **kwargs: Any
+    ) -> ModelMultipleChoiceField[Any] | None:
         return super().formfield_for_manytomany(db_field, request, **self._narrow(db_field, request, kwargs))

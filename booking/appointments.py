@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import IntegrityError, OperationalError, models, transaction
 from django.utils import timezone
 
@@ -19,6 +18,7 @@ from booking.exceptions import BookingBusy, LinkNotBookable, SlotNotAllowed, Slo
 from booking.links import LinkState, booking_link_patient_state
 from booking.models import Appointment, AuditEvent, BookingLink, Slot
 from booking.signals import appointment_booked, appointment_cancelled
+from booking.users import AnyUser
 
 LOCK_NOT_AVAILABLE = "55P03"
 
@@ -94,7 +94,7 @@ def booking_link_booked_appointment(*, link: BookingLink) -> Appointment | None:
     )
 
 
-def appointment_cancel(*, appointment: Appointment, actor: AbstractBaseUser | AnonymousUser) -> bool:
+def appointment_cancel(*, appointment: Appointment, actor: AnyUser) -> bool:
     """Cancel a booked appointment and free its slot. Returns whether it changed.
 
     Locks the slot row first so a cancel can't interleave with a booking of the same slot.

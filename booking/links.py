@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
+from django.contrib.auth.models import User
 from django.db import models, transaction
 from django.db.models import Case, F, Value, When
 from django.utils import timezone
@@ -43,6 +43,7 @@ from booking.offers import (
     practitioners_offering,
 )
 from booking.throttle import dob_failure_record, dob_failures_exceeded
+from booking.users import AnyUser
 
 
 class LinkExpiry(models.TextChoices):
@@ -163,7 +164,7 @@ REVOCABLE = (BookingLink.Status.ACTIVE, BookingLink.Status.LOCKED)
 UNLOCKABLE = (BookingLink.Status.LOCKED,)
 
 
-def booking_link_revoke(*, link: BookingLink, actor: AbstractBaseUser | AnonymousUser) -> bool:
+def booking_link_revoke(*, link: BookingLink, actor: AnyUser) -> bool:
     """Revoke an active or locked link so it can no longer book. Returns whether it changed.
 
     A booked link keeps its appointment: cancelling that is a separate act.
@@ -179,7 +180,7 @@ def booking_link_revoke(*, link: BookingLink, actor: AbstractBaseUser | Anonymou
     return bool(changed)
 
 
-def booking_link_unlock(*, link: BookingLink, actor: AbstractBaseUser | AnonymousUser) -> bool:
+def booking_link_unlock(*, link: BookingLink, actor: AnyUser) -> bool:
     """Unlock a link locked by wrong dates of birth, resetting its count. Returns whether it changed."""
     with transaction.atomic():
         # A link locked after it booked goes back to booked, not active: it has had its one booking.

@@ -56,18 +56,6 @@ class Organisation(models.Model):
         help_text="The organisation's code in the NHS Organisation Data Service, like A81001.",
     )
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.PRACTICE)
-    sms_sender_name = models.CharField(
-        "SMS sender name",
-        max_length=11,
-        blank=True,
-        validators=[
-            RegexValidator(
-                r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$",
-                "Use up to 11 letters, digits or spaces, with at least one letter.",
-            )
-        ],
-        help_text="Shown as the sender of texts where the network allows it (up to 11 characters).",
-    )
     phone = models.CharField(
         max_length=16,
         blank=True,
@@ -75,6 +63,15 @@ class Organisation(models.Model):
         help_text="The number patients call; shown on every patient page.",
     )
     email = models.EmailField(blank=True)
+    uses_nhs_identity = models.BooleanField(
+        "Uses the NHS identity",
+        default=False,
+        help_text=(
+            'Shows the NHS primary care logo, "Providing NHS services", on the pages patients see.'
+            " Only a practice that provides NHS services may turn this on: the NHS logo is a registered"
+            " trade mark, for information about the NHS services it provides."
+        ),
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
@@ -483,7 +480,7 @@ class Patient(models.Model):
                 violation_error_message="A patient with this NHS number is already registered here.",
             ),
             models.CheckConstraint(
-                condition=Q(nhs_number__isnull=True) | NhsNumberIsValid("nhs_number"),
+                condition=Q(nhs_number__isnull=True) | Q(NhsNumberIsValid("nhs_number")),
                 name="patient_nhs_number_modulus_11",
             ),
             models.CheckConstraint(condition=Q(mobile="") | Q(mobile__regex=E164_PATTERN), name="patient_mobile_e164"),

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Prefetch, QuerySet
@@ -22,13 +21,14 @@ from booking.access import ANY_ROLE, MANAGING_ROLES, organisation_ids_for
 from booking.links import booking_link_revoke, booking_link_state, booking_link_unlock
 from booking.models import Appointment, BookingLink
 from booking.references import decode_reference
+from booking.users import AnyUser
 from messaging.models import Message
 
 RECENT_ON_HOME = 10
 PER_PAGE = 25
 
 
-def _messages_for(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Message]:
+def _messages_for(user: AnyUser) -> QuerySet[Message]:
     booked = Appointment.objects.filter(status=Appointment.Status.BOOKED).select_related("slot")
     return (
         Message.objects.filter(organisation_id__in=organisation_ids_for(user, roles=ANY_ROLE))
@@ -47,7 +47,7 @@ class MessageRow:
     can_unlock: bool  # the user manages the sending organisation
 
 
-def message_rows(messages: Iterable[Message], *, user: AbstractBaseUser | AnonymousUser) -> list[MessageRow]:
+def message_rows(messages: Iterable[Message], *, user: AnyUser) -> list[MessageRow]:
     """Rows for messages from `_messages_for` (their link's booked appointment prefetched). No queries."""
     managed = organisation_ids_for(user, roles=MANAGING_ROLES)
     rows = []
