@@ -27,6 +27,7 @@ from booking.models import AuditEvent, Patient
 from booking.offers import OfferedType
 from booking.patients import patient_search
 from booking.slots import slot_count_available
+from booking.users import SignedInRequest
 from messaging.exceptions import MessageNotSent
 from messaging.forms import COMPOSE_STEPS, ComposeForm, ComposeState
 from messaging.models import Channel
@@ -90,7 +91,7 @@ def _link_context(*, state: ComposeState, offered_types: list[OfferedType]) -> d
 @never_cache
 @login_required
 @require_http_methods(["GET", "POST"])
-def compose(request: HttpRequest) -> HttpResponse:
+def compose(request: SignedInRequest) -> HttpResponse:
     reference = request.GET.get("patient") or request.POST.get("patient") or ""
     if not reference:
         return render(request, "messaging/choose_patient.html", {"patients": [], "query": ""})
