@@ -1,8 +1,8 @@
 """The patient's pages: the link, date of birth, times, confirm, booked, the calendar file.
 
-The domain's own rules (counting, locking, one booking per slot and per link, races) are tested
-in test_booking.py and test_booking_races.py; these tests are about what each page shows and
-does with each answer the domain gives.
+The domain's own rules (counting, locking, one booking per slot and per link) are tested in
+test_booking_through_a_link.py, their races in the *_races.py files beside it; these tests are
+about what each page shows and does with each answer the domain gives.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from django.test import override_settings
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import axe_violations
-from tests.e2e.test_send_message import PASSWORD, practice, sign_in  # noqa: F401 -- the fixture
+from tests.e2e.test_staff_journey import PASSWORD, practice, sign_in  # noqa: F401 -- the fixture
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
