@@ -1,4 +1,4 @@
-"""NHS numbers, phone numbers and short references."""
+"""NHS numbers: the modulus 11 check, in Python and in SQL, and how people may type them."""
 
 from __future__ import annotations
 
@@ -17,8 +17,6 @@ from booking.nhs_numbers import (
     normalise_nhs_number,
     validate_nhs_number,
 )
-from booking.phones import format_phone_number_for_display, is_uk_mobile, normalise_phone_number
-from booking.references import decode_reference, encode_reference
 
 nine_digits = st.text(alphabet="0123456789", min_size=9, max_size=9)
 
@@ -66,66 +64,3 @@ class TestNhsNumbers:
             cursor.execute(f"SELECT {sql}", params)
             (valid_in_database,) = cursor.fetchone()
         assert valid_in_database == is_valid_nhs_number(number)
-
-
-class TestPhones:
-    @pytest.mark.parametrize(
-        ("typed", "stored"),
-        [
-            ("07400 123456", "+447400123456"),
-            ("+44 7400 123456", "+447400123456"),
-            ("0044 7400 123456", "+447400123456"),
-            ("0113 496 0100", "+441134960100"),
-        ],
-    )
-    def test_numbers_are_stored_in_e164(self, typed, stored):
-        assert normalise_phone_number(typed) == stored
-
-    @pytest.mark.parametrize("typed", ["", "12345", "07400", "not a number", "+44 7400 1234567890"])
-    def test_invalid_numbers_are_refused_with_an_example(self, typed):
-        with pytest.raises(ValidationError, match="07700 900982"):
-            normalise_phone_number(typed)
-
-    @pytest.mark.parametrize(
-        ("number", "mobile"),
-        [
-            ("+447400123456", True),  # GB mobile
-            ("+447797123456", True),  # Jersey
-            ("+447781123456", True),  # Guernsey
-            ("+447624123456", True),  # Isle of Man
-            ("+441134960100", False),  # landline: some carriers read texts aloud
-            ("+447011123456", False),  # 070 personal number
-            ("+447600123456", False),  # 076 pager
-            ("+33612345678", False),  # a French mobile
-            ("garbage", False),
-        ],
-    )
-    def test_only_uk_mobiles_can_receive_sms(self, number, mobile):
-        assert is_uk_mobile(number) is mobile
-
-    def test_uk_numbers_display_in_national_format(self):
-        assert format_phone_number_for_display("+447400123456") == "07400 123456"
-        assert format_phone_number_for_display("") == ""
-
-
-class TestReferences:
-    @given(st.integers(min_value=1, max_value=2**62))
-    def test_references_round_trip(self, pk):
-        reference = encode_reference(pk, namespace="appointment")
-        assert decode_reference(reference, namespace="appointment") == pk
-        assert decode_reference(reference.lower(), namespace="appointment") == pk
-
-    def test_references_are_short_and_avoid_confusable_characters(self):
-        references = [encode_reference(pk) for pk in range(1, 2000)]
-        assert all(6 <= len(reference) <= 8 for reference in references)
-        assert not set("".join(references)) & set("01OIL")
-        assert len(set(references)) == len(references)
-
-    def test_kinds_of_object_get_different_references(self):
-        assert encode_reference(42, namespace="appointment") != encode_reference(42, namespace="link")
-
-    @given(st.text(max_size=40))
-    def test_anything_else_decodes_to_nothing_or_a_canonical_id(self, text):
-        pk = decode_reference(text)
-        if pk is not None:
-            assert encode_reference(pk) == text.strip().upper().replace(" ", "").replace("-", "")
