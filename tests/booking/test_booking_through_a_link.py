@@ -27,21 +27,8 @@ from tests.factories import (
     SharingAgreementFactory,
     SlotFactory,
 )
-from tests.scenarios import make_practice
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def practice():
-    return make_practice()
-
-
-@pytest.fixture
-def link(practice):
-    return BookingLinkFactory(
-        patient=practice.patient, appointment_type=practice.appointment_type, location=practice.location
-    )
 
 
 def free_slots(practice):

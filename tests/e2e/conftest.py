@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.factories import PASSWORD
+
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -86,3 +88,11 @@ def axe_violations(page) -> list[str]:
         f"{violation['id']}: {violation['help']} ({', '.join(node['target'][0] for node in violation['nodes'])})"
         for violation in result["violations"]
     ]
+
+
+def sign_in(page, practice) -> None:
+    """Sign in as the practice's member of staff, through the sign-in page."""
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill(practice.user.username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()

@@ -8,8 +8,7 @@ import pytest
 from django.test import override_settings
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import axe_violations
-from tests.e2e.test_staff_journey import PASSWORD, practice, sign_in  # noqa: F401 -- the fixture
+from tests.e2e.conftest import axe_violations, sign_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -28,7 +27,7 @@ def test_sign_in_with_errors(axe_page):
     assert axe_violations(page) == []
 
 
-def test_staff_pages_through_a_whole_send(axe_page, practice):  # noqa: F811
+def test_staff_pages_through_a_whole_send(axe_page, practice):
     page = axe_page
     sign_in(page, practice)
     assert axe_violations(page) == [], "home"
@@ -75,7 +74,7 @@ def test_the_check_finds_a_real_problem(axe_page):
     assert any(line.startswith("image-alt") for line in axe_violations(axe_page))
 
 
-def test_manager_pages(axe_page, practice):  # noqa: F811
+def test_manager_pages(axe_page, practice):
     from booking.models import StaffMembership
 
     StaffMembership.objects.filter(user=practice.user).update(role="manager")

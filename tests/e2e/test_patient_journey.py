@@ -9,7 +9,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.core.cache import cache
 from django.utils import timezone
 from playwright.sync_api import expect
 
@@ -17,25 +16,10 @@ from booking.links import booking_link_revoke
 from booking.models import Appointment, BookingLink, Slot
 from tests.e2e.conftest import axe_violations
 from tests.factories import BookingLinkFactory
-from tests.scenarios import make_practice
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("empty_cache")]
 
 PHONE = {"width": 390, "height": 844}
-
-
-@pytest.fixture(autouse=True)
-def empty_cache(transactional_db):
-    # The cache table isn't a model's, so the flush between browser tests leaves it alone:
-    # failed tries counted by one test would otherwise count against the next.
-    cache.clear()
-    yield
-    cache.clear()
-
-
-@pytest.fixture
-def practice(transactional_db):
-    return make_practice()
 
 
 def new_link(practice) -> BookingLink:
