@@ -80,7 +80,7 @@ def test_the_journey_works_without_javascript(page_without_javascript, practice)
     assert Appointment.objects.count() == 1
 
 
-def test_a_wrong_date_then_the_right_one(page, practice):
+def test_after_a_wrong_date_the_right_one_shows_the_times(page, practice):
     link = new_link(practice)
     page.goto(link.get_absolute_url())
     enter_date_of_birth(page, year="1981")

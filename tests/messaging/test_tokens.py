@@ -82,7 +82,7 @@ texts_without_tokens = st.lists(
 
 
 class TestSpellings:
-    def test_the_known_tokens_in_order(self):
+    def test_the_known_tokens_are_these_three_in_order(self):
         assert KNOWN_TOKENS == ("{{Patient First Name}}", "{{Practice Name}}", "{{Appointment Link}}")
         assert (PATIENT_FIRST_NAME, PRACTICE_NAME, APPOINTMENT_LINK) == KNOWN_TOKENS
 
@@ -172,7 +172,7 @@ class TestRendering:
     def test_a_body_without_a_link_token_needs_no_link(self):
         assert render("Hi {{Patient First Name}}", link_url=None) == "Hi Oliver"
 
-    def test_counting_links(self):
+    def test_both_spellings_of_the_link_token_are_counted(self):
         assert link_token_count("{{Appointment Link}} and <<appointment link>>") == 2
         assert link_token_count("no link") == 0
 
