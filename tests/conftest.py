@@ -7,6 +7,8 @@ defined twice under tests/: tests/test_suite_structure.py fails if one is.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from django.core.cache import cache
 from django.test import override_settings
@@ -15,10 +17,12 @@ from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
 from tests.scenarios import Hub, Practice, make_hub, make_practice
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    # PBKDF2's deliberate slowness protects real passwords; in tests it only costs time.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+@pytest.fixture(autouse=True, scope="session")
+def fast_password_hashing() -> Iterator[None]:
+    # PBKDF2's deliberate slowness protects real passwords; in tests it only costs time. For
+    # the whole session, so rows a class-scoped fixture makes get the same hashes too.
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
 
 
 @pytest.fixture

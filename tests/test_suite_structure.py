@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import ast
 from collections import defaultdict
+from functools import cache
 from pathlib import Path
 
 TESTS = Path(__file__).resolve().parent
 
 
+@cache  # parsed once for the three tests
 def modules() -> list[tuple[Path, ast.Module]]:
     return [(path, ast.parse(path.read_text(), filename=str(path))) for path in sorted(TESTS.rglob("*.py"))]
 

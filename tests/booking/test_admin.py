@@ -8,7 +8,7 @@ without touching this file (and fails loudly if the data set below has no row fo
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date, datetime, time, timedelta
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -61,6 +61,7 @@ from tests.factories import (
     StaffMembershipFactory,
     UserFactory,
 )
+from tests.transactions import transaction_for_the_class
 
 pytestmark = pytest.mark.django_db
 
@@ -129,9 +130,18 @@ def london(day: date, wall: time) -> datetime:
 # --- A realistic data set: at least one row of every registered model ----------------------
 
 
-@pytest.fixture
-def data_set(admin_user) -> dict[type[models.Model], models.Model]:
-    """One practice with everything configured, a patient who booked through a link, and a hub."""
+@pytest.fixture(scope="class")
+def data_set(django_db_setup, django_db_blocker) -> Iterator[dict[type[models.Model], models.Model]]:
+    """One practice with everything configured, a patient who booked through a link, and a hub.
+
+    Made once for each class of tests that only read it: the rows take a tenth of a second or
+    so, and more than a hundred tests look at them.
+    """
+    with transaction_for_the_class(django_db_blocker):
+        yield make_data_set()
+
+
+def make_data_set() -> dict[type[models.Model], models.Model]:
     practice = OrganisationFactory(name="Riverside Medical Practice", ods_code="B82005", phone="+441134960123")
     hub = OrganisationFactory(name="Leeds Central PCN Hub", ods_code="U12345", kind=Organisation.Kind.HUB)
     receptionist = UserFactory(
