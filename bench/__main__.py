@@ -6,8 +6,12 @@ import argparse
 import os
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from bench import environment
+
+if TYPE_CHECKING:
+    from bench.dataset import Manifest
 
 
 def _prepare_database() -> None:
@@ -17,7 +21,7 @@ def _prepare_database() -> None:
     call_command("createcachetable", verbosity=0)
 
 
-def ensure_dataset(*, factor: float, force: bool):
+def ensure_dataset(*, factor: float, force: bool) -> Manifest:
     """Build the data set unless the one there matches; return its manifest."""
     from bench import dataset
 
@@ -25,6 +29,7 @@ def ensure_dataset(*, factor: float, force: bool):
     reason = "a rebuild was asked for" if force else dataset.why_rebuild(scale=scale)
     if reason is None:
         manifest = dataset.Manifest.load(dataset.manifest_path())
+        assert manifest is not None, "why_rebuild() has just read it"
         print(f"Data set at scale {factor} is already built ({manifest.built_at}); reusing it. --rebuild to force.")
         return manifest
     counts = ", ".join(f"{value:,} {name}" for name, value in scale.counts().items())

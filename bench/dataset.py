@@ -20,16 +20,19 @@ import random
 import secrets
 import time
 import uuid
+from collections.abc import Iterable, Iterator, Sized
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from datetime import time as clock
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.core.management import call_command
 from django.db import connection, transaction
+from django.db.backends.utils import CursorWrapper
 from django.utils import timezone
 from tqdm import tqdm
 
@@ -49,6 +52,9 @@ from booking.nhs_numbers import nhs_number_check_digit
 from booking.references import encode_reference
 from booking.slots import rota_slot_times
 from hero.demo import APPOINTMENT_TYPES, DEMO_TEMPLATES, FIRST_NAMES, HUB_SHARED_TYPES, LAST_NAMES
+
+if TYPE_CHECKING:
+    from messaging.models import MessageTemplate
 
 # Bump when the shape of the data set changes, so an old one is rebuilt.
 DATASET_VERSION = 1
@@ -219,7 +225,7 @@ class _Progress:
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
 
-    def bar(self, total: int, desc: str):
+    def bar(self, total: int, desc: str) -> tqdm:
         return tqdm(total=total, desc=f"{desc:<22}", unit=" rows", unit_scale=True, disable=not self.enabled,
                     dynamic_ncols=True, leave=True)  # fmt: skip
 
@@ -306,7 +312,6 @@ def _organisations(*, scale: Scale, rng: random.Random, today: date, bars: _Prog
                 ods_code=f"U8{index:04d}" if is_hub else f"B8{index:04d}",
                 kind=Organisation.Kind.HUB if is_hub else Organisation.Kind.PRACTICE,
                 phone=f"+44113496{index:04d}",
-                sms_sender_name=place[:11].strip(),
                 email=f"practice{index}@example.com",
             )
             user = User.objects.create(
@@ -356,7 +361,7 @@ def _organisations(*, scale: Scale, rng: random.Random, today: date, bars: _Prog
     return orgs
 
 
-def _message_template():
+def _message_template() -> type[MessageTemplate]:
     from django.apps import apps
 
     return apps.get_model("messaging", "MessageTemplate")
@@ -452,7 +457,7 @@ def _copy_slots(*, slots: _Slots, rotas: list[_RotaPlan], bars: _Progress) -> No
           total=len(slots.rows))  # fmt: skip
 
 
-def _nhs_numbers(count: int, *, start: int = 900_000_000):
+def _nhs_numbers(count: int, *, start: int = 900_000_000) -> Iterator[str]:
     candidate = start
     made = 0
     while made < count:
@@ -464,7 +469,7 @@ def _nhs_numbers(count: int, *, start: int = 900_000_000):
             yield first_nine + str(check)
 
 
-def _surnames(rng: random.Random):
+def _surnames(rng: random.Random) -> Iterator[str]:
     common = LAST_NAMES + EXTRA_LAST_NAMES
     # A Zipf-like spread: Smith is common, the long tail rare, as on a real practice list.
     weights = [1 / (rank + 10) for rank in range(len(common))]
@@ -488,7 +493,7 @@ def _patients(*, orgs: list[_Org], scale: Scale, rng: random.Random, now: dateti
         "contact_preference, sms_opted_out, created_at"
     )
 
-    def rows():
+    def rows() -> Iterator[tuple[Any, ...]]:
         for patient_id, nhs_number in enumerate(_nhs_numbers(scale.patients), start=1):
             org = practices[(patient_id - 1) % len(practices)]
             born = date.fromordinal(rng.randint(earliest, latest))
@@ -541,7 +546,10 @@ def _links_and_bookings(
     expiries, weights = list(EXPIRY_WEIGHTS), list(EXPIRY_WEIGHTS.values())
     own = {org.pk: list(org.combinations) for org in practices}
 
-    link_rows, message_rows, audit_rows, appointment_rows = [], [], [], []
+    link_rows: list[tuple[Any, ...]] = []
+    message_rows: list[tuple[Any, ...]] = []
+    audit_rows: list[tuple[Any, ...]] = []
+    appointment_rows: list[tuple[Any, ...]] = []
     appointment_id = 0
     with bars.bar(scale.links, "links: plan") as bar:
         for link_id in range(1, scale.links + 1):
@@ -559,6 +567,7 @@ def _links_and_bookings(
             if roll < 0.10:
                 slot = _take_free_slot(free.get(combination, []), practitioner_id, rng)
                 if slot is not None:
+                    assert first_opened_at is not None, "a link booked was opened (roll < 0.5)"
                     status = "booked"
                     appointment_id += 1
                     slots.status[slot[0] - 1] = "booked"
@@ -611,7 +620,9 @@ def _links_and_bookings(
     return _Rows(links=link_rows, messages=message_rows, appointments=appointment_rows, audit=audit_rows)
 
 
-def _take_free_slot(rows: list[tuple[int, datetime, int]], practitioner_id: int | None, rng: random.Random):
+def _take_free_slot(
+    rows: list[tuple[int, datetime, int]], practitioner_id: int | None, rng: random.Random
+) -> tuple[int, datetime, int] | None:
     """One of the first free slots (patients book soon), with the link's practitioner if it has one."""
     if practitioner_id is None:
         return rows.pop(rng.randrange(min(200, len(rows)))) if rows else None
@@ -627,13 +638,17 @@ def _public_url(token: str) -> str:
     return f"{settings.PUBLIC_BASE_URL}/b/{token}"
 
 
-def _copy(bars: _Progress, desc: str, table: str, columns: str, rows, *, total: int | None = None) -> None:
+def _copy(
+    bars: _Progress, desc: str, table: str, columns: str, rows: Iterable[tuple[Any, ...]], *, total: int | None = None
+) -> None:
     """COPY rows into an empty table the way pg_restore does: without its indexes, unique,
     exclusion and foreign key constraints, which are then made again. Making a constraint checks
     every row against it, so the data is held to each one as if it had been there all along, at a
     fraction of the cost of maintaining a GiST index and queuing a foreign key check per row.
     """
-    total = len(rows) if total is None else total
+    if total is None:
+        assert isinstance(rows, Sized), "rows made on the fly need their total"
+        total = len(rows)
     with (
         connection.cursor() as cursor,
         _without_indexes(cursor, table, bars, desc),
@@ -648,7 +663,7 @@ def _copy(bars: _Progress, desc: str, table: str, columns: str, rows, *, total: 
 
 
 @contextmanager
-def _without_indexes(cursor, table: str, bars: _Progress, desc: str):
+def _without_indexes(cursor: CursorWrapper, table: str, bars: _Progress, desc: str) -> Iterator[None]:
     # Run the foreign key checks queued so far now: a table with pending checks can't be altered.
     cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
     cursor.execute(

@@ -22,9 +22,11 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
+from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 REQUEST_TIMEOUT = 60
@@ -143,6 +145,8 @@ class Client:
 
     def __init__(self, base_url: str, *, address: str | None = None) -> None:
         parts = urlsplit(base_url)
+        if parts.hostname is None:
+            raise ValueError(f"{base_url!r} names no host")
         self.host, self.port = parts.hostname, parts.port or 80
         self.address = address
         self.cookies: dict[str, str] = {}
@@ -174,10 +178,10 @@ class Client:
                     self.cookies[name] = morsel.value
         return Response(response.status, response.headers, content, elapsed)
 
-    def get(self, path: str, **kwargs) -> Response:
+    def get(self, path: str, **kwargs: Any) -> Response:
         return self.request("GET", path, **kwargs)
 
-    def post(self, path: str, data: dict, **kwargs) -> Response:
+    def post(self, path: str, data: dict, **kwargs: Any) -> Response:
         return self.request("POST", path, {**data, "csrfmiddlewaretoken": self.cookies.get("csrftoken", "")}, **kwargs)
 
 
@@ -195,7 +199,12 @@ def _expect(response: Response, statuses: tuple[int, ...], what: str) -> Respons
 # --- Running phases ---------------------------------------------------------------------------
 
 
-def run_phase(phase: Phase, items: list, work, *, concurrency: int, warmup: int = 0) -> Phase:
+type Record = Callable[[Response], None]
+
+
+def run_phase[Item](
+    phase: Phase, items: list[Item], work: Callable[[Item, Record], None], *, concurrency: int, warmup: int = 0
+) -> Phase:
     """work(item, record) for each item, `concurrency` at once; the first `warmup` aren't recorded."""
 
     def ignore(_response: Response) -> None:
@@ -213,7 +222,7 @@ def run_phase(phase: Phase, items: list, work, *, concurrency: int, warmup: int 
     return phase
 
 
-def run(plan: dict, *, base_url: str, concurrency: int, log=print) -> dict:
+def run(plan: dict, *, base_url: str, concurrency: int, log: Callable[[str], None] = print) -> dict:
     warmup = plan["warmup"]
     phases: dict[str, Phase] = {}
 
@@ -251,7 +260,7 @@ def run(plan: dict, *, base_url: str, concurrency: int, log=print) -> dict:
         warmup=warmup,
     )
 
-    def times(pair, record):
+    def times(pair: tuple[dict, Client], record: Record) -> None:
         token = pair[0]["token"]
         record(_expect(pair[1].get(f"/b/{token}/times"), (200,), "times"))
         record(_expect(pair[1].get(f"/b/{token}/times?week=1"), (200,), "times, next week"))
@@ -260,7 +269,7 @@ def run(plan: dict, *, base_url: str, concurrency: int, log=print) -> dict:
     phases["b_times"] = run_phase(Phase("b_times"), patients, times, concurrency=concurrency, warmup=warmup)
 
     # (c) Each patient books a different free time: no contention.
-    def verified(item) -> Client:
+    def verified(item: dict) -> Client:
         patient = client(item["ip"])
         _expect(patient.get(f"/b/{item['token']}"), (200,), "open link")
         _expect(patient.post(f"/b/{item['token']}", _dob(item["dob"])), (302,), "date of birth")
@@ -321,7 +330,8 @@ def race(racers: list[tuple[dict, Client]]) -> Phase:
     """Every client posts its booking at the same moment: one thread each, released by a barrier."""
     phase = Phase("d_race", expected=(302, 409))
     barrier = threading.Barrier(len(racers))
-    responses: list[Response | Exception] = [None] * len(racers)  # type: ignore[list-item]
+    # None where a thread never finished: counted below as a client error, like an exception.
+    responses: list[Response | Exception | None] = [None] * len(racers)
 
     def book(index: int) -> None:
         item, patient = racers[index]

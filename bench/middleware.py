@@ -8,9 +8,12 @@ the network stack, waiting for a worker).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from time import perf_counter
+from typing import Any
 
 from django.db import connection
+from django.http import HttpRequest, HttpResponse
 
 
 class _Counter:
@@ -18,7 +21,7 @@ class _Counter:
         self.count = 0
         self.seconds = 0.0
 
-    def __call__(self, execute, sql, params, many, context):
+    def __call__(self, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: dict[str, Any]) -> Any:
         self.count += 1
         start = perf_counter()
         try:
@@ -28,10 +31,10 @@ class _Counter:
 
 
 class QueryCountMiddleware:
-    def __init__(self, get_response) -> None:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest) -> HttpResponse:
         counter = _Counter()
         start = perf_counter()
         with connection.execute_wrapper(counter):

@@ -97,7 +97,9 @@ def _staff() -> list[tuple[str, int]]:
     )
 
 
-def _open(tokens, count: int, rng: random.Random, now: datetime, addresses: _Addresses) -> list[dict]:
+def _open(
+    tokens: dict[int, tuple[str, str]], count: int, rng: random.Random, now: datetime, addresses: _Addresses
+) -> list[dict]:
     """Active data-set links that stay alive through the run and have times to show."""
     ids = list(
         BookingLink.objects.filter(status=BookingLink.Status.ACTIVE, pk__in=list(tokens))
@@ -196,7 +198,9 @@ def _book(count: int, rng: random.Random, now: datetime, addresses: _Addresses) 
 def _race(rng: random.Random, now: datetime, addresses: _Addresses) -> dict:
     """A new flu clinic at the hub: 20 five-minute slots the day after tomorrow, 200 links to it."""
     hub = Organisation.objects.filter(kind=Organisation.Kind.HUB).first()
-    location = hub.locations.order_by("pk").first()
+    location = hub.locations.order_by("pk").first() if hub else None
+    if hub is None or location is None:
+        raise RuntimeError("The data set has no PCN hub with a location: rebuild it (--rebuild).")
     stamp = now.strftime("%Y%m%d%H%M%S")
     flu = AppointmentType.objects.create(
         organisation=hub,
@@ -211,6 +215,7 @@ def _race(rng: random.Random, now: datetime, addresses: _Addresses) -> dict:
         agreement.appointment_types.add(flu)
     day = timezone.localdate(now) + timedelta(days=2)
     first = london_datetime(day, time(9, 0))
+    assert first is not None, "09:00 is never inside a clock change"
     slots = Slot.objects.bulk_create(
         Slot(
             practitioner=nurse,
@@ -265,7 +270,7 @@ def _search(staff: list[tuple[str, int]], count: int, rng: random.Random) -> lis
             query = last
         elif roll < 0.7:
             query = f"{first} {last}"
-        elif roll < 0.85:
+        elif roll < 0.85 and nhs_number:
             query = f"{nhs_number[:3]} {nhs_number[3:6]} {nhs_number[6:]}"
         else:
             query = f"{born:%d/%m/%Y}"

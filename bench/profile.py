@@ -8,20 +8,26 @@ explains what they show.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+from django.http.response import HttpResponseBase
 from django.test import Client
 from pyinstrument import Profiler
 
+from bench.dataset import Manifest
 from bench.environment import BENCH_DIR
 from bench.load import send_form
 from bench.plan import make_plan
 
-HOST = {"HTTP_HOST": "127.0.0.1"}
+# Any: the test client's extra keyword arguments are WSGI environ values.
+HOST: dict[str, Any] = {"HTTP_HOST": "127.0.0.1"}
 # One request handler for every simulated browser, as a gunicorn worker has: each test client
 # would otherwise build the middleware again (WhiteNoise scans the static files) on its first request.
 _HANDLER = Client().handler
 
 
-def _client(**defaults) -> Client:
+def _client(**defaults: Any) -> Client:
     client = Client(**HOST, **defaults)
     client.handler = _HANDLER
     return client
@@ -36,13 +42,16 @@ def _patient(item: dict) -> Client:
     return _client(HTTP_X_FORWARDED_FOR=item["ip"])
 
 
-def _check(response, *statuses: int):
+def _check[ResponseT: HttpResponseBase](response: ResponseT, *statuses: int) -> ResponseT:
     if response.status_code not in statuses:
-        raise RuntimeError(f"HTTP {response.status_code}, expected {statuses}: {response.content[:300]!r}")
+        # getattr: django-stubs types the test client's responses as HttpResponseBase, which has
+        # no `content` (a streaming response has none).
+        content = getattr(response, "content", b"")
+        raise RuntimeError(f"HTTP {response.status_code}, expected {statuses}: {content[:300]!r}")
     return response
 
 
-def profile_scenarios(*, manifest, requests: int = 200) -> int:
+def profile_scenarios(*, manifest: Manifest, requests: int = 200) -> int:
     plan = make_plan(requests=max(requests / 600, 0.01))
     out = BENCH_DIR / "profiles"
     out.mkdir(parents=True, exist_ok=True)
@@ -54,7 +63,7 @@ def profile_scenarios(*, manifest, requests: int = 200) -> int:
         _check(client.post("/accounts/login/", account), 302)
         staff.append(client)
 
-    def each(items, request):
+    def each[Item](items: list[Item], request: Callable[[Item], object]) -> Callable[[], list[object]]:
         return lambda: [request(item) for item in items]
 
     scenarios = {
@@ -91,5 +100,5 @@ def profile_scenarios(*, manifest, requests: int = 200) -> int:
     return 0
 
 
-def _send(client: Client, item: dict):
+def _send(client: Client, item: dict) -> HttpResponseBase:
     return client.post("/messages/new/", send_form(item))

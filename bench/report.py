@@ -117,7 +117,7 @@ def machine() -> dict:
     }
 
 
-def _ms(value) -> str:
+def _ms(value: object) -> str:
     return f"{value:.1f}" if isinstance(value, int | float) else "–"
 
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
 import time
+from typing import Any
 
 from django.core.management import call_command
 from django.db import connections
 
+from bench.dataset import Manifest
 from bench.environment import BENCH_DIR, ROOT, bench_environment
 from bench.plan import make_plan, plan_path
 from bench.report import budgets, cpu_busy_share, machine, print_summary, write_docs
@@ -18,7 +21,7 @@ from bench.server import Server
 LOAD_TIMEOUT = 30 * 60  # the load generator stops itself long before this; a backstop
 
 
-def run(*, args, manifest, started: float, load_at_start: float) -> int:
+def run(*, args: argparse.Namespace, manifest: Manifest, started: float, load_at_start: float) -> int:
     print("Collecting static files (hashed and compressed, as in production).")
     call_command("collectstatic", interactive=False, verbosity=0)
     print("Making this run's links and slots.")
@@ -75,7 +78,7 @@ def run(*, args, manifest, started: float, load_at_start: float) -> int:
     return 0 if all(budget["passed"] for budget in results["budgets"]) else 1
 
 
-def _database_checks(*, race_type: int, since: float, sends: int) -> dict:
+def _database_checks(*, race_type: int, since: float, sends: int) -> dict[str, Any]:
     """What the database says happened: bookings in the race, messages and tasks the sends queued."""
     from datetime import UTC, datetime
 

@@ -27,7 +27,13 @@ class Server:
         self.workers = workers
         self.port = port or free_port()
         self.log = log
-        self.process: subprocess.Popen | None = None
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def _started(self) -> subprocess.Popen[bytes]:
+        if self.process is None:
+            raise RuntimeError("The server isn't started: use it in a `with Server(...)` block.")
+        return self.process
 
     @property
     def base_url(self) -> str:
@@ -54,8 +60,8 @@ class Server:
     def _wait_until_serving(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited with {self.process.returncode}; see {self.log}")
+            if self._started.poll() is not None:
+                raise RuntimeError(f"gunicorn exited with {self._started.returncode}; see {self.log}")
             try:
                 connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
                 connection.request("GET", "/b/not-a-link", headers={"Host": "127.0.0.1"})
@@ -70,7 +76,7 @@ class Server:
 
     def worker_pids(self) -> list[int]:
         """The master's children: its workers."""
-        pid = self.process.pid
+        pid = self._started.pid
         try:
             children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
         except OSError:
@@ -90,7 +96,7 @@ class Server:
                     peaks[pid] = int(line.split()[1])
         return peaks
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         if self.process and self.process.poll() is None:
             os.kill(self.process.pid, signal.SIGTERM)
             try:

@@ -6,13 +6,15 @@ same number of queries whatever the number of rows; tests hold it to that.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.models import User
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Model, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
@@ -41,6 +43,9 @@ from booking.nhs_numbers import normalise_nhs_number
 from booking.phones import normalise_phone_number
 from booking.slots import slots_block, slots_generate_from_rotas, slots_unblock
 
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
 DEFAULT_GENERATION_DAYS = 28
 
 
@@ -53,7 +58,7 @@ class StaffMembershipInline(admin.TabularInline):
 @admin.register(Organisation)
 class OrganisationAdmin(OrganisationScopedAdmin):
     organisation_lookups = ("pk",)
-    list_display = ["name", "ods_code", "kind", "phone_for_display", "sms_sender_name"]
+    list_display = ["name", "ods_code", "kind", "phone_for_display", "uses_nhs_identity"]
     list_filter = ["kind"]
     search_fields = ["name", "ods_code"]
     inlines = [StaffMembershipInline]
@@ -154,8 +159,9 @@ class GenerateSlotsForm(forms.Form):
 
     MAX_DAYS = 366
 
-    def clean(self):
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data
         start, end = cleaned.get("start_date"), cleaned.get("end_date")
         if start and end:
             if end < start:
@@ -225,8 +231,8 @@ class RotaAdmin(OrganisationScopedAdmin):
             "form": form,
             "rotas": queryset.select_related("practitioner", "location", "appointment_type"),
             "opts": self.model._meta,
-            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-            "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+            "selected": request.POST.getlist(ACTION_CHECKBOX_NAME),
             "select_across": request.POST.get("select_across") == "1",
         }
         return TemplateResponse(request, "admin/booking/rota/generate_slots.html", context)
@@ -236,10 +242,10 @@ class SlotDateFilter(admin.SimpleListFilter):
     title = "when"
     parameter_name = "when"
 
-    def lookups(self, request, model_admin):
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]) -> list[tuple[str, str]]:
         return [("today", "Today"), ("week", "Next 7 days"), ("future", "From now"), ("past", "Past")]
 
-    def queryset(self, request, queryset):
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Slot]) -> QuerySet[Slot]:
         now = timezone.now()
         start_of_today = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
         match self.value():
@@ -323,17 +329,21 @@ class PatientAdmin(OrganisationScopedAdmin):
     list_select_related = ["organisation"]
     show_full_result_count = False
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
         # Who saw which patient's record: a GET of the change page shows it all.
         response = super().change_view(request, object_id, form_url, extra_context)
         if request.method == "GET" and response.status_code == 200:
-            patient = response.context_data["original"]
+            # A change page that rendered is a TemplateResponse, whose context holds the patient.
+            context = cast(TemplateResponse, response).context_data or {}
+            patient = context["original"]
             audit_record(
                 action=AuditEvent.Action.VIEWED, actor=request.user, patient=patient, detail={"where": "admin"}
             )
         return response
 
-    def save_model(self, request, obj, form, change):
+    def save_model(self, request: HttpRequest, obj: Patient, form: PatientForm, change: bool) -> None:
         changed = set(form.changed_data)
         if (
             change
@@ -366,18 +376,25 @@ class PatientAdmin(OrganisationScopedAdmin):
         return obj.mobile_for_display
 
 
+class _AgreementCounts(TypedDict):
+    type_count: int
+    location_count: int
+
+
 @admin.register(SharingAgreement)
 class SharingAgreementAdmin(OrganisationScopedAdmin):
     organisation_lookups = ("host", "partner")
 
-    def _hosted_by_user(self, request: HttpRequest, obj) -> bool:
+    def _hosted_by_user(self, request: HttpRequest, obj: Model | None) -> bool:
         # The partner may read the agreement; only the host (or a superuser) changes or ends it.
-        return obj is None or request.user.is_superuser or obj.host_id in admin_organisation_ids(request.user)
+        if obj is None or request.user.is_superuser:
+            return True
+        return cast(SharingAgreement, obj).host_id in admin_organisation_ids(request.user)
 
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return super().has_change_permission(request, obj) and self._hosted_by_user(request, obj)
 
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return super().has_delete_permission(request, obj) and self._hosted_by_user(request, obj)
 
     list_display = ["host", "partner", "type_count", "location_count", "created_at", "ended_at"]
@@ -386,7 +403,7 @@ class SharingAgreementAdmin(OrganisationScopedAdmin):
     autocomplete_fields = ["host", "partner", "appointment_types", "locations"]
     list_select_related = ["host", "partner"]
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet[SharingAgreement]:
+    def get_queryset(self, request: HttpRequest) -> QuerySet[WithAnnotations[SharingAgreement, _AgreementCounts]]:
         return (
             super()
             .get_queryset(request)
@@ -396,11 +413,11 @@ class SharingAgreementAdmin(OrganisationScopedAdmin):
         )
 
     @admin.display(description="Appointment types", ordering="type_count")
-    def type_count(self, obj: SharingAgreement) -> int:
+    def type_count(self, obj: WithAnnotations[SharingAgreement, _AgreementCounts]) -> int:
         return obj.type_count
 
     @admin.display(description="Locations", ordering="location_count")
-    def location_count(self, obj: SharingAgreement) -> int:
+    def location_count(self, obj: WithAnnotations[SharingAgreement, _AgreementCounts]) -> int:
         return obj.location_count
 
 
@@ -486,7 +503,7 @@ class AppointmentAdmin(OrganisationScopedAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
     @admin.display(description="Reference")
@@ -494,7 +511,7 @@ class AppointmentAdmin(OrganisationScopedAdmin):
         return obj.reference
 
     @admin.display(description="Time", ordering="slot__start")
-    def slot_start(self, obj: Appointment):
+    def slot_start(self, obj: Appointment) -> datetime:
         return obj.slot.start
 
     @admin.display(description="Appointment type")
@@ -531,10 +548,10 @@ class AuditEventAdmin(OrganisationScopedAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
     @admin.display(description="Detail")

@@ -12,17 +12,21 @@ from __future__ import annotations
 
 from functools import reduce
 from operator import or_
+from typing import Any, NoReturn
 
 from django.contrib import admin
-from django.db.models import Q, QuerySet
+from django.db.models import ForeignKey, ManyToManyField, Model, Q, QuerySet
+from django.db.models.options import Options
+from django.forms import ModelChoiceField, ModelMultipleChoiceField
 from django.http import Http404, HttpRequest
 
 from booking.models import StaffMembership
+from booking.users import AnyUser
 
 
-def admin_organisation_ids(user) -> list[int]:
+def admin_organisation_ids(user: AnyUser) -> list[int]:
     """The organisations this user administers (role "admin"), cached on the user object."""
-    if not getattr(user, "is_authenticated", False):
+    if not user.is_authenticated:
         return []
     cached = getattr(user, "_admin_organisation_ids", None)
     if cached is None:
@@ -31,7 +35,9 @@ def admin_organisation_ids(user) -> list[int]:
                 "organisation_id", flat=True
             )
         )
-        user._admin_organisation_ids = cached
+        # Our cache on Django's User, which declares no such attribute (the object lives as long
+        # as the request, so the ids are read once a request).
+        user._admin_organisation_ids = cached  # type: ignore[attr-defined]
     return cached
 
 
@@ -48,7 +54,7 @@ class OrganisationScopedAdmin(admin.ModelAdmin):
         ids = admin_organisation_ids(request.user)
         return reduce(or_, (Q(**{f"{lookup}__in": ids}) for lookup in self.organisation_lookups))
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet:
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         queryset = super().get_queryset(request)
         if request.user.is_superuser:
             return queryset
@@ -58,13 +64,13 @@ class OrganisationScopedAdmin(admin.ModelAdmin):
         # Lookups through many-to-many or reverse relations can repeat rows.
         return scoped.distinct() if any("__" in lookup for lookup in self.organisation_lookups) else scoped
 
-    def _in_scope(self, request: HttpRequest, obj) -> bool:
+    def _in_scope(self, request: HttpRequest, obj: Model | None) -> bool:
         return obj is None or self.get_queryset(request).filter(pk=obj.pk).exists()
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return request.user.is_superuser or self._is_organisation_admin(request)
 
-    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
+    def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         if request.user.is_superuser:
             return super().has_view_permission(request, obj)
         return self._is_organisation_admin(request) and self._in_scope(request, obj)
@@ -72,22 +78,24 @@ class OrganisationScopedAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return request.user.is_superuser or self._is_organisation_admin(request)
 
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         if request.user.is_superuser:
             return super().has_change_permission(request, obj)
         return self._is_organisation_admin(request) and self._in_scope(request, obj)
 
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         if request.user.is_superuser:
             return super().has_delete_permission(request, obj)
         return self._is_organisation_admin(request) and self._in_scope(request, obj)
 
-    def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
+    def _get_obj_does_not_exist_redirect(self, request: HttpRequest, opts: Options[Any], object_id: str) -> NoReturn:
         # Django redirects to the admin index for a missing object; for another organisation's
         # object that would say "doesn't exist" with a 302. A plain 404 says nothing either way.
         raise Http404("Not found.")
 
-    def _narrow(self, db_field, request: HttpRequest, kwargs: dict) -> dict:
+    def _narrow(
+        self, db_field: ForeignKey[Any, Any] | ManyToManyField[Any, Any], request: HttpRequest, kwargs: dict[str, Any]
+    ) -> dict[str, Any]:
         if request.user.is_superuser:
             return kwargs
         related_admin = self.admin_site._registry.get(db_field.related_model)
@@ -95,8 +103,12 @@ class OrganisationScopedAdmin(admin.ModelAdmin):
             kwargs["queryset"] = related_admin.get_queryset(request)
         return kwargs
 
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+    def formfield_for_foreignkey(
+        self, db_field: ForeignKey[Any, Any], request: HttpRequest, **kwargs: Any
+    ) -> ModelChoiceField[Any] | None:
         return super().formfield_for_foreignkey(db_field, request, **self._narrow(db_field, request, kwargs))
 
-    def formfield_for_manytomany(self, db_field, request, **kwargs):
+    def formfield_for_manytomany(
+        self, db_field: ManyToManyField[Any, Any], request: HttpRequest, **kwargs: Any
+    ) -> ModelMultipleChoiceField[Any] | None:
         return super().formfield_for_manytomany(db_field, request, **self._narrow(db_field, request, kwargs))

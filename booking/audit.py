@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from booking.models import Appointment, AuditEvent, BookingLink, Organisation, Patient
+from booking.users import AnyUser
 
 
 def audit_record(
     *,
     action: str,
-    actor=None,
+    actor: AnyUser | None = None,
     organisation: Organisation | None = None,
     patient: Patient | None = None,
     booking_link: BookingLink | None = None,
@@ -23,7 +24,7 @@ def audit_record(
         organisation = _organisation_of(patient=patient, booking_link=booking_link)
     return AuditEvent.objects.create(
         action=action,
-        actor=actor if getattr(actor, "is_authenticated", False) else None,
+        actor=actor if actor is not None and actor.is_authenticated else None,
         organisation=organisation,
         patient=patient,
         booking_link=booking_link,
@@ -42,13 +43,18 @@ def _organisation_of(*, patient: Patient | None, booking_link: BookingLink | Non
 
 
 def audit_record_many(
-    *, action: str, actor, patients: list[Patient], ip_address: str | None = None, detail: dict | None = None
+    *,
+    action: str,
+    actor: AnyUser | None,
+    patients: list[Patient],
+    ip_address: str | None = None,
+    detail: dict[str, Any] | None = None,
 ) -> None:
     """One event per patient, in one INSERT (a page listing 25 patients records 25 views)."""
     AuditEvent.objects.bulk_create(
         AuditEvent(
             action=action,
-            actor=actor if getattr(actor, "is_authenticated", False) else None,
+            actor=actor if actor is not None and actor.is_authenticated else None,
             organisation_id=patient.organisation_id,
             patient=patient,
             ip_address=ip_address,

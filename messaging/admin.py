@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.db.models import Model
 from django.http import HttpRequest
 
 from booking.admin_scope import OrganisationScopedAdmin
@@ -28,12 +29,11 @@ class SenderProfileAdmin(OrganisationScopedAdmin):
 
 class MessageStatusEventInline(admin.TabularInline):
     model = MessageStatusEvent
-    fields = ["occurred_at", "status", "source", "provider_status", "error_code", "detail"]
-    readonly_fields = fields
+    fields = readonly_fields = ("occurred_at", "status", "source", "provider_status", "error_code", "detail")
     extra = 0
     can_delete = False
 
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+    def has_add_permission(self, request: HttpRequest, obj: Message | None = None) -> bool:
         return False
 
 
@@ -52,8 +52,8 @@ class MessageAdmin(OrganisationScopedAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
+from django.apps import AppConfig
 from django.conf import settings
 from django.core import checks
 
@@ -14,8 +18,8 @@ NOT_DELIVERING_EMAIL = {
 
 
 @checks.register(checks.Tags.security, deploy=True)
-def delivery_configured(app_configs, **kwargs) -> list[checks.CheckMessage]:
-    found = []
+def delivery_configured(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[checks.CheckMessage]:
+    found: list[checks.CheckMessage] = []
     if settings.SMS_BACKEND != "twilio":
         found.append(
             checks.Warning(
@@ -63,7 +67,7 @@ def _tracking_webhook_problems() -> list[checks.CheckMessage]:
 
     from messaging.webhooks import ANYMAIL_TRACKING_VIEWS, anymail_services_configured
 
-    problems = []
+    problems: list[checks.CheckMessage] = []
     for service in sorted(anymail_services_configured()):
         view = ANYMAIL_TRACKING_VIEWS.get(service)
         if view is None:

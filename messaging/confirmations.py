@@ -1,14 +1,14 @@
 """Booking confirmations: when a patient books through a link, tell them on the channel it came by.
 
-The booking request only queues a task (messaging/receivers.py); the worker writes the
-confirmation and queues its delivery, so the patient's "Book" answer doesn't wait for it. A
-confirmation a dead process never queued is caught by the requeue sweep
-(`confirmations_missing`).
+The booking request only queues a task (messaging/receivers.py → messaging/tasks.py); the
+worker writes the confirmation and queues its delivery, so the patient's "Book" answer doesn't
+wait for it. A confirmation a dead process never queued is found here (`confirmations_missing`)
+for the requeue sweep (messaging/tasks.py, messages_requeue).
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
@@ -16,20 +16,19 @@ from django.utils import timezone
 
 from booking.models import Appointment, AppointmentType
 from messaging.channels import channel_options
-from messaging.delivery import delivery_enqueue
+from messaging.delivery import DeliveryEnqueue
 from messaging.models import Channel, Message
 from messaging.segments import sms_normalise
 
 
-def confirmation_send(*, appointment: Appointment) -> Message | None:
-    return confirmation_send_for(appointment.pk)
+def confirmation_send(*, appointment_id: int, enqueue: DeliveryEnqueue) -> Message | None:
+    """Write and queue the confirmation of a booked appointment, or None when there is none to send.
 
-
-def confirmation_send_for(appointment_id: int) -> Message | None:
-    """Queue the confirmation for a booked appointment; once only (the database holds one per appointment).
-
-    Goes by the channel the link's message went by; if the patient can no longer receive it
-    (opted out of texts since, say), by the other channel; if neither, nothing is sent.
+    Once only: the database holds one confirmation per appointment (a unique key; a second
+    writer's IntegrityError means it was confirmed already). Goes by the channel the link's
+    message went by; if the patient can no longer receive it (opted out of texts since, say),
+    by the other channel; if neither, nothing is sent. The message and its delivery task
+    (`enqueue`, messaging/tasks.py's delivery_enqueue) are written in one transaction.
     """
     appointment = (
         Appointment.objects.select_related(
@@ -72,13 +71,15 @@ def confirmation_send_for(appointment_id: int) -> Message | None:
                 body=body,
                 confirms=appointment,
             )
-            delivery_enqueue(message)
+            enqueue(message=message)
     except IntegrityError:
         return None  # already confirmed
     return message
 
 
-def confirmations_missing(*, now=None, within: timedelta = timedelta(days=1), grace: timedelta) -> list[int]:
+def confirmations_missing(
+    *, now: datetime | None = None, within: timedelta = timedelta(days=1), grace: timedelta
+) -> list[int]:
     """Appointments booked through a link in the last day, older than `grace`, with no confirmation yet."""
     now = now or timezone.now()
     return list(

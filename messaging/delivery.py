@@ -10,6 +10,11 @@ at-least-once window, docs/deployment.md).
 Transient failures (timeouts, connection errors, 5xx, 429) are tried again with exponential
 backoff and jitter up to DELIVERY_MAX_ATTEMPTS, then the message fails; permanent ones fail at
 once. The reason is kept on the message for staff to read.
+
+This module queues nothing itself: messaging/tasks.py is the one module that enqueues, and it
+passes its enqueue function in (`enqueue`), so the retry's task row is written inside the same
+transaction that puts the message back in the queue (see `DeliveryEnqueue`). The provider is
+reached through messaging/transports/.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import logging
 import random
 from datetime import datetime, timedelta
+from typing import Literal, Protocol
 
 from django.conf import settings
 from django.db import transaction
@@ -25,19 +31,29 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.formats import time_format
 
-from booking.audit import audit_record_many
-from booking.models import AuditEvent, Patient
+from booking.patients import patients_opt_out
 from messaging.channels import channel_options
-from messaging.delivery_errors import DeliveryError, SendResult
-from messaging.email_delivery import EmailBackend
 from messaging.models import Channel, Message, MessageStatusEvent
-from messaging.sms_backends import sms_backend
+from messaging.transports import SendResult, TransportError, transport_for
 
 logger = logging.getLogger(__name__)
 
+# What one run of the delivery task did, for the task's result and the logs.
+type DeliveryOutcome = Literal["not due", "sent", "retrying", "failed", "superseded"]
 
-def backend_for(channel: str):
-    return sms_backend() if channel == Channel.SMS else EmailBackend()
+
+class DeliveryEnqueue(Protocol):
+    """Queues delivery of `message` (at `run_after`, for a retry) in the caller's transaction.
+
+    It is messaging/tasks.py's `delivery_enqueue`, passed in by the task rather than imported:
+    the task module imports this one, and one import direction keeps the two apart. Delivery
+    calls it inside the transaction that writes the message's new state, so with the database
+    task backend the retry's task row commits with that state or not at all: a committed
+    "queued again" always has its task. (A backend that can't defer leaves the retry to the
+    requeue sweep.)
+    """
+
+    def __call__(self, *, message: Message, run_after: datetime | None = None) -> None: ...
 
 
 def retry_delay(attempt: int, *, rng: random.Random | None = None) -> timedelta:
@@ -77,18 +93,27 @@ def message_claim(message_id: int, *, now: datetime | None = None) -> Message | 
     ).get(pk=message_id)
 
 
-def message_deliver(message_id: int) -> str:
-    """Send one message if it is due; returns what happened, for the task result and the logs."""
+def message_deliver(*, message_id: int, enqueue: DeliveryEnqueue) -> DeliveryOutcome:
+    """Send one message if it is due; returns what happened, for the task result and the logs.
+
+    Claims the message with a conditional UPDATE (no lock held while the provider is called).
+    A transient failure puts it back in the queue and calls `enqueue` for the retry inside the
+    same transaction, so the retry's task row and the "queued again" status commit together;
+    if writing the task fails, that status rolls back too and the message stays "sending"
+    until its lease lapses and the requeue sweep takes it (messages_stalled). Raises nothing
+    for a provider's failure (TransportError is recorded on the message); a database error
+    propagates and fails the task.
+    """
     message = message_claim(message_id)
     if message is None:
         return "not due"
     stopped = _why_not_deliverable_now(message)
     if stopped:
-        return _record_failure(message, DeliveryError(stopped, permanent=True))
+        return _record_failure(message, TransportError(stopped, permanent=True), enqueue=enqueue)
     try:
-        result = backend_for(message.channel).send(message)
-    except DeliveryError as error:
-        return _record_failure(message, error)
+        result = transport_for(message.channel).send(message)
+    except TransportError as error:
+        return _record_failure(message, error, enqueue=enqueue)
     _record_sent(message, result)
     return "sent"
 
@@ -134,10 +159,11 @@ def _record_sent(message: Message, result: SendResult) -> None:
         )
 
 
-def _record_failure(message: Message, error: DeliveryError) -> str:
+def _record_failure(message: Message, error: TransportError, *, enqueue: DeliveryEnqueue) -> DeliveryOutcome:
     now = timezone.now()
     attempt = message.attempts
     final = error.permanent or attempt >= settings.DELIVERY_MAX_ATTEMPTS
+    next_attempt_at: datetime | None = None
     if final:
         status = Message.Status.FAILED
         reason = error.reason if error.permanent else f"Not sent after {attempt} tries. Last: {error.reason}"
@@ -166,54 +192,21 @@ def _record_failure(message: Message, error: DeliveryError) -> str:
             detail=reason,
             occurred_at=now,
         )
-        if not final:
-            delivery_enqueue(message, run_after=next_attempt_at)
+        if next_attempt_at is not None:
+            # Here, not after the block: the task row commits with the "queued again" status.
+            enqueue(message=message, run_after=next_attempt_at)
     logger.info("Message %s try %s: %s", message.reference, attempt, reason)
     return "failed" if final else "retrying"
 
 
-def delivery_enqueue(message: Message, *, run_after: datetime | None = None) -> None:
-    """Queue delivery with the message's own transaction.
-
-    The database task backend writes the task row in the caller's transaction, so the message
-    and its task commit together or not at all (nothing is sent for a rolled-back message, and
-    nothing committed is left without its task). A backend outside the database (the immediate
-    one, in development) runs the task when the transaction commits.
-
-    A retry that a backend can't defer (the immediate backend) is left to the requeue sweep.
-    """
-    from messaging.tasks import deliver_message
-
-    backend = deliver_message.get_backend()  # the backend itself, not django.tasks' proxy to it
-    if run_after is not None:
-        if backend.supports_defer:
-            deliver_message.using(run_after=run_after).enqueue(message_id=message.pk)
-        return
-    if _task_rows_live_in_our_database(backend):
-        deliver_message.enqueue(message_id=message.pk)
-    else:
-        message_id = message.pk
-        transaction.on_commit(lambda: deliver_message.enqueue(message_id=message_id))
-
-
-def _task_rows_live_in_our_database(backend) -> bool:
-    from django_tasks_db.backend import DatabaseBackend
-
-    return isinstance(backend, DatabaseBackend)
-
-
-def messages_requeue(*, now: datetime | None = None, limit: int = 500) -> int:
-    """Queue delivery again for messages left behind; returns how many.
+def messages_stalled(*, now: datetime, grace: timedelta, limit: int = 500) -> list[int]:
+    """Messages left behind, oldest first: their delivery must be queued again (messaging/tasks.py).
 
     Two kinds: sending with a lapsed lease (their worker died), and queued but due for longer
-    than a lease (a retry the backend couldn't defer, or a task lost with its queue). A message
-    that still has its task is harmless to queue twice: only one claim can succeed. Also
-    appointments booked through a link in the last day whose confirmation was never written
-    (the process died between the booking's commit and queuing the confirmation).
+    than `grace` (a retry the backend couldn't defer, or a task lost with its queue). A message
+    that still has its task is harmless to queue twice: only one claim can succeed.
     """
-    now = now or timezone.now()
-    grace = timedelta(seconds=settings.DELIVERY_LEASE_SECONDS)
-    stalled = list(
+    return list(
         Message.objects.filter(
             Q(status=Message.Status.SENDING, lease_expires_at__lt=now)
             | Q(status=Message.Status.QUEUED, next_attempt_at__lt=now - grace)
@@ -221,29 +214,3 @@ def messages_requeue(*, now: datetime | None = None, limit: int = 500) -> int:
         .order_by("next_attempt_at")
         .values_list("pk", flat=True)[:limit]
     )
-    from messaging.confirmations import confirmations_missing
-    from messaging.tasks import deliver_message, send_confirmation
-
-    for message_id in stalled:
-        deliver_message.enqueue(message_id=message_id)
-    unconfirmed = confirmations_missing(now=now, grace=grace)
-    for appointment_id in unconfirmed:
-        send_confirmation.enqueue(appointment_id=appointment_id)
-    return len(stalled) + len(unconfirmed)
-
-
-def patients_opt_out(*, mobile: str, why: str, opted_out: bool = True, ip_address: str | None = None) -> int:
-    """Mark every patient record with this mobile as opted out of texts (or back in); audited."""
-    with transaction.atomic():
-        patients = list(Patient.objects.select_for_update().filter(mobile=mobile).exclude(sms_opted_out=opted_out))
-        if not patients:
-            return 0
-        Patient.objects.filter(pk__in=[patient.pk for patient in patients]).update(sms_opted_out=opted_out)
-        audit_record_many(
-            action=AuditEvent.Action.OPTED_OUT if opted_out else AuditEvent.Action.OPTED_IN,
-            actor=None,
-            patients=patients,
-            ip_address=ip_address,
-            detail={"why": why},
-        )
-    return len(patients)

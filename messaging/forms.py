@@ -1,13 +1,22 @@
-"""The message builder's form. Choices are scoped to what the patient's practice may offer."""
+"""The message builder's form and its steps.
+
+The form's choices are scoped to what the patient's practice may offer. `ComposeState` is the
+builder between two pages: each button but Send is one of its steps, and the page after a step
+is a new form with that state as its `initial`.
+"""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, fields, replace
+from typing import Any, TypeVar, cast
 
 from django import forms
+from django.db.models import Model
 
 from booking.links import DEFAULT_EXPIRY, LinkExpiry
-from booking.models import AppointmentType, Location, Patient, Practitioner
+from booking.models import AppointmentType, Location, Organisation, Patient, Practitioner
 from booking.offers import (
     appointment_types_offered_to,
     locations_offered_to,
@@ -17,6 +26,9 @@ from booking.offers import (
 from messaging.channels import channel_options, default_channel
 from messaging.models import MessageTemplate
 from messaging.sending import LinkSettings
+from messaging.tokens import link_token_add, link_token_remove, tokens_normalise, tokens_unknown
+
+_M = TypeVar("_M", bound=Model)
 
 
 class ChannelSelect(forms.RadioSelect):
@@ -24,11 +36,20 @@ class ChannelSelect(forms.RadioSelect):
 
     option_template_name = "messaging/widgets/channel_option.html"
 
-    def __init__(self, *args, reasons: dict[str, str] | None = None, **kwargs):
+    def __init__(self, *args: Any, reasons: dict[str, str] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.reasons = reasons or {}
 
-    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+    def create_option(
+        self,
+        name: str,
+        value: Any,
+        label: int | str,
+        selected: bool,
+        index: int,
+        subindex: int | None = None,
+        attrs: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         option = super().create_option(name, value, label, selected, index, subindex, attrs)
         reason = self.reasons.get(str(value), "")
         option["reason"] = reason
@@ -38,10 +59,75 @@ class ChannelSelect(forms.RadioSelect):
         return option
 
 
+@dataclass(frozen=True)
+class ComposeState:
+    """The message builder as one page leaves it: the fields, and whether Invite to book is open.
+
+    Without JavaScript each builder button submits the form; the step it names returns the next
+    state and the page shows it. The builder script takes the same steps in place, with the
+    same token functions (messaging/tokens.py).
+    """
+
+    channel: str
+    body: str
+    template: MessageTemplate | None = None
+    appointment_type: AppointmentType | None = None
+    location: Location | None = None
+    practitioner: Practitioner | None = None
+    link_expiry: str = DEFAULT_EXPIRY
+    link_added: bool = False
+    idempotency_key: uuid.UUID | None = None
+    invite_open: bool = False
+
+    def initial(self) -> dict[str, Any]:
+        """The fields as a form's `initial`, to show this state on a new page."""
+        return {field.name: getattr(self, field.name) for field in fields(self) if field.name != "invite_open"}
+
+    def invite(self) -> ComposeState:
+        """Invite to book (and "Update the lists" inside it): open the section, change nothing."""
+        return replace(self, invite_open=True)
+
+    def refresh(self) -> ComposeState:
+        """Cancel in Invite to book: close the section, change nothing."""
+        return replace(self, invite_open=False)
+
+    def use_template(self) -> ComposeState:
+        """The chosen template's text in place of the message; without a choice, the message as it is."""
+        body = self.body if self.template is None else self.template.body
+        return replace(self, body=body, invite_open=False)
+
+    def add_link(self) -> ComposeState:
+        """The link token at the end of the message (unless it has one, in any spelling), and the link kept."""
+        return replace(self, body=link_token_add(self.body), link_added=True, invite_open=False)
+
+    def remove_link(self) -> ComposeState:
+        """Every link token out of the message, in any spelling, and the link's choices back to blank."""
+        return replace(
+            self,
+            body=link_token_remove(self.body),
+            appointment_type=None,
+            location=None,
+            practitioner=None,
+            link_expiry=DEFAULT_EXPIRY,
+            link_added=False,
+            invite_open=False,
+        )
+
+
+# Each builder button but Send, by the `action` it submits, and the step it takes.
+COMPOSE_STEPS: dict[str, Callable[[ComposeState], ComposeState]] = {
+    "invite": ComposeState.invite,
+    "refresh": ComposeState.refresh,
+    "use_template": ComposeState.use_template,
+    "add_link": ComposeState.add_link,
+    "remove_link": ComposeState.remove_link,
+}
+
+
 class ComposeForm(forms.Form):
     """What staff fill in. `action` says which button was pressed; only "send" sends."""
 
-    ACTIONS = ("send", "invite", "add_link", "remove_link", "use_template", "refresh")
+    ACTIONS = ("send", *COMPOSE_STEPS)
 
     channel = forms.ChoiceField(label="Send by", error_messages={"required": "Choose SMS or Email."})
     body = forms.CharField(
@@ -87,52 +173,49 @@ class ComposeForm(forms.Form):
         choices=[(action, action) for action in ACTIONS], required=False, widget=forms.HiddenInput
     )
 
-    def __init__(self, *args, patient: Patient, **kwargs):
+    def __init__(self, *args: Any, patient: Patient, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.patient = patient
         organisation = patient.organisation
         options = channel_options(patient)
+        channel = cast(forms.ChoiceField, self.fields["channel"])
+        template = cast("forms.ModelChoiceField[MessageTemplate]", self.fields["template"])
+        appointment_type = cast("forms.ModelChoiceField[AppointmentType]", self.fields["appointment_type"])
+        location = cast("forms.ModelChoiceField[Location]", self.fields["location"])
+        practitioner = cast("forms.ModelChoiceField[Practitioner]", self.fields["practitioner"])
         # The widget first: assigning a field's choices passes them on to its current widget.
-        self.fields["channel"].widget = ChannelSelect(
-            reasons={option.channel.value: option.reason_unavailable for option in options}
-        )
-        self.fields["channel"].choices = [(option.channel.value, option.channel.label) for option in options]
-        self.fields["channel"].initial = default_channel(patient)
-        self.fields["template"].queryset = MessageTemplate.objects.filter(
-            organisation=organisation, is_active=True
-        ).order_by("name")
+        channel.widget = ChannelSelect(reasons={option.channel.value: option.reason_unavailable for option in options})
+        channel.choices = [(option.channel.value, option.channel.label) for option in options]
+        channel.initial = default_channel(patient)
+        template.queryset = MessageTemplate.objects.filter(organisation=organisation, is_active=True).order_by("name")
         # Read once: the picker, its "is there any" test and the bodies for the script all use it.
-        self.templates = list(self.fields["template"].queryset)
-        self.fields["template"].choices = [("", "Choose a template")] + [(t.pk, t.name) for t in self.templates]
+        self.templates = list(template.queryset)
+        template.choices = [("", "Choose a template")] + [(t.pk, t.name) for t in self.templates]
         self.offered_types = appointment_types_offered_to(organisation=organisation)
-        self.fields["appointment_type"].queryset = AppointmentType.objects.filter(
+        appointment_type.queryset = AppointmentType.objects.filter(
             pk__in=[offered.appointment_type.pk for offered in self.offered_types]
         )
-        self.fields["appointment_type"].choices = [("", "Choose an appointment type")] + [
+        appointment_type.choices = [("", "Choose an appointment type")] + [
             (offered.appointment_type.pk, offered.label) for offered in self.offered_types
         ]
         chosen_type = self._chosen(AppointmentType, "appointment_type")
         if chosen_type is not None and chosen_type.pk in {o.appointment_type.pk for o in self.offered_types}:
-            self.fields["location"].queryset = locations_offering(
-                organisation=organisation, appointment_type=chosen_type
-            )
+            location.queryset = locations_offering(organisation=organisation, appointment_type=chosen_type)
             chosen_location = self._chosen(Location, "location")
             if chosen_location is not None:
-                self.fields["practitioner"].queryset = practitioners_offering(
-                    appointment_type=chosen_type, location=chosen_location
-                )
+                practitioner.queryset = practitioners_offering(appointment_type=chosen_type, location=chosen_location)
         else:
             # No type yet (or no JavaScript to narrow the list as one is chosen): every location
             # the practice can offer anything at; sending checks the pair.
-            self.fields["location"].queryset = locations_offered_to(organisation=organisation)
+            location.queryset = locations_offered_to(organisation=organisation)
         self.appointment_type_is_video = bool(chosen_type and chosen_type.mode == AppointmentType.Mode.VIDEO)
 
-    def _chosen(self, model, field: str):
+    def _chosen(self, model: type[_M], field: str) -> _M | None:
         raw = (self.data.get(self.add_prefix(field)) if self.is_bound else self.initial.get(field)) or ""
         if isinstance(raw, model):
             return raw
         try:
-            return model.objects.filter(pk=int(raw)).first()
+            return model._default_manager.filter(pk=int(raw)).first()
         except (TypeError, ValueError):
             return None
 
@@ -143,8 +226,9 @@ class ComposeForm(forms.Form):
     def link_fields_filled(self) -> bool:
         return bool(self.cleaned_data.get("appointment_type") or self.cleaned_data.get("location"))
 
-    def clean(self):
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data
         action = cleaned.get("action") or "send"
         wants_link = cleaned.get("link_added") or action == "add_link"
         if wants_link and action != "remove_link":
@@ -153,6 +237,30 @@ class ComposeForm(forms.Form):
             if not cleaned.get("location") and "location" not in self.errors:
                 self.add_error("location", "Choose a location.")
         return cleaned
+
+    def state(self) -> ComposeState:
+        """The builder as this form holds it: cleaned once `is_valid()` has run, else as initial.
+
+        A field that didn't clean is empty, except the message and the channel, kept as typed so
+        a page with errors still counts them.
+        """
+        if not self.is_bound:
+            values = {name: self[name].initial for name in self.fields}
+        else:
+            values = getattr(self, "cleaned_data", {})
+        body = values.get("body")
+        channel = values.get("channel")
+        return ComposeState(
+            channel=str(channel if channel is not None else self["channel"].value() or ""),
+            body=str(body if body is not None else self["body"].value() or ""),
+            template=values.get("template"),
+            appointment_type=values.get("appointment_type"),
+            location=values.get("location"),
+            practitioner=values.get("practitioner"),
+            link_expiry=values.get("link_expiry") or DEFAULT_EXPIRY,
+            link_added=bool(values.get("link_added")),
+            idempotency_key=values.get("idempotency_key"),
+        )
 
     def link_settings(self) -> LinkSettings | None:
         if not self.cleaned_data.get("link_added"):
@@ -175,7 +283,7 @@ class MessageTemplateForm(forms.ModelForm):
             "body": {"required": "Enter the message."},
         }
 
-    def __init__(self, *args, organisation, **kwargs):
+    def __init__(self, *args: Any, organisation: Organisation, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.instance.organisation = organisation
 
@@ -188,8 +296,6 @@ class MessageTemplateForm(forms.ModelForm):
         return name
 
     def clean_body(self) -> str:
-        from messaging.tokens import tokens_normalise, tokens_unknown
-
         body = tokens_normalise(self.cleaned_data["body"]).strip()
         unknown = tokens_unknown(body)
         if unknown:

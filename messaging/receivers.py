@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from anymail.signals import tracking
+from anymail.signals import AnymailTrackingEvent, tracking
 from django.dispatch import receiver
 
+from booking.models import Appointment
 from booking.signals import appointment_booked
-from messaging.tasks import send_confirmation
+from messaging.tasks import confirmation_enqueue
 from messaging.tracking import email_tracking_record
 
 
 @receiver(appointment_booked)
-def send_booking_confirmation(sender, appointment, **kwargs) -> None:
+def send_booking_confirmation(sender: object, appointment: Appointment, **kwargs: object) -> None:
     # Sent after the booking commits; the confirmation is written by the task, not the request.
-    send_confirmation.enqueue(appointment_id=appointment.pk)
+    confirmation_enqueue(appointment_id=appointment.pk)
 
 
 @receiver(tracking)
-def record_email_tracking(sender, event, esp_name, **kwargs) -> None:
+def record_email_tracking(sender: object, event: AnymailTrackingEvent, esp_name: str, **kwargs: object) -> None:
     email_tracking_record(event=event, esp_name=esp_name)

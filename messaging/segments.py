@@ -65,6 +65,7 @@ def is_gsm7(text: str) -> bool:
 
 def sms_length(text: str) -> SmsLength:
     """Encoding, units and segments of `text` as it would be sent, packing parts exactly."""
+    encoding: Literal["GSM-7", "UCS-2"]
     if is_gsm7(text):
         encoding = GSM7
         costs = [2 if char in GSM7_EXTENSION else 1 for char in text]

@@ -14,10 +14,10 @@ from booking.exceptions import LinkNotAllowed
 from booking.links import LinkExpiry, booking_link_issue
 from booking.models import AppointmentType, AuditEvent, Location, Patient, Practitioner
 from messaging.channels import channel_options
-from messaging.delivery import delivery_enqueue
 from messaging.exceptions import MessageNotSent
 from messaging.models import Channel, Message
 from messaging.segments import MAX_SMS_SEGMENTS, sms_normalise
+from messaging.tasks import delivery_enqueue
 from messaging.tokens import (
     link_token_count,
     link_url_length,
@@ -103,7 +103,7 @@ def message_send(
     """Save the link (if any) and the message, and queue its delivery. Returns (message, created).
 
     One transaction: the link, the rendered text, the message row and its audit event are
-    saved together or not at all, with the delivery task (messaging/delivery.py). A second
+    saved together or not at all, with the delivery task (messaging/tasks.py). A second
     submit with the same `idempotency_key` returns the first message instead of sending again, even when both
     arrive at once (the key is unique in the database).
     Raises MessageNotSent (and never saves anything) when a rule is broken.
@@ -157,7 +157,7 @@ def message_send(
                 ip_address=ip_address,
                 detail={"message": message.reference, "channel": channel},
             )
-            delivery_enqueue(message)
+            delivery_enqueue(message=message)
     except IntegrityError:
         # The same form submitted twice at once: the other request's message won the key.
         existing = Message.objects.filter(idempotency_key=idempotency_key).first()

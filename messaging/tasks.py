@@ -1,20 +1,94 @@
-"""Delivery as a Django Task: the database backend with `manage.py db_worker` in production."""
+"""Delivery as Django Tasks, and the one module that enqueues them.
+
+The database backend with `manage.py db_worker` in production; the immediate one in
+development and tests. Everything that queues work comes through here: sending
+(messaging/sending.py), booking confirmations (messaging/receivers.py), retries (passed to
+messaging/delivery.py as its `enqueue`) and the requeue sweep (`messages_requeue`, the
+requeue_messages command). Delivery and confirmations import nothing from this module, so the
+imports run one way: tasks → confirmations → delivery → transports.
+
+The task names (messaging.tasks.deliver_message, messaging.tasks.send_confirmation) are stored
+in task rows: renaming them strands the tasks already queued.
+"""
 
 from __future__ import annotations
 
-from django.tasks import task
+from datetime import datetime, timedelta
 
-from messaging.confirmations import confirmation_send_for
-from messaging.delivery import message_deliver
+from django.conf import settings
+from django.db import transaction
+from django.tasks import task
+from django.tasks.backends.base import BaseTaskBackend
+from django.utils import timezone
+from django_tasks_db.backend import DatabaseBackend
+
+from messaging.confirmations import confirmation_send, confirmations_missing
+from messaging.delivery import message_deliver, messages_stalled
+from messaging.models import Message
 
 
 @task()
 def deliver_message(*, message_id: int) -> str:
     """Send one message if it is due (messaging/delivery.py); safe to run twice or on two workers."""
-    return message_deliver(message_id)
+    return message_deliver(message_id=message_id, enqueue=delivery_enqueue)
 
 
 @task()
 def send_confirmation(*, appointment_id: int) -> str:
     """Write and queue the confirmation of a booked appointment (once: the database holds one per appointment)."""
-    return "queued" if confirmation_send_for(appointment_id) is not None else "none"
+    confirmation = confirmation_send(appointment_id=appointment_id, enqueue=delivery_enqueue)
+    return "queued" if confirmation is not None else "none"
+
+
+def delivery_enqueue(*, message: Message, run_after: datetime | None = None) -> None:
+    """Queue delivery with the message's own transaction.
+
+    The database task backend writes the task row in the caller's transaction, so the message
+    and its task commit together or not at all (nothing is sent for a rolled-back message, and
+    nothing committed is left without its task). A backend outside the database (the immediate
+    one, in development) runs the task when the transaction commits.
+
+    A retry (`run_after`) that a backend can't defer (the immediate backend) is left to the
+    requeue sweep. Call it inside the transaction that writes the message: delivery does, for
+    its retries (messaging/delivery.py, DeliveryEnqueue).
+    """
+    backend = deliver_message.get_backend()  # the backend itself, not django.tasks' proxy to it
+    if run_after is not None:
+        if backend.supports_defer:
+            deliver_message.using(run_after=run_after).enqueue(message_id=message.pk)
+        return
+    if _task_rows_live_in_our_database(backend):
+        deliver_message.enqueue(message_id=message.pk)
+    else:
+        message_id = message.pk
+        transaction.on_commit(lambda: deliver_message.enqueue(message_id=message_id))
+
+
+def _task_rows_live_in_our_database(backend: BaseTaskBackend) -> bool:
+    return isinstance(backend, DatabaseBackend)
+
+
+def confirmation_enqueue(*, appointment_id: int) -> None:
+    """Queue writing the confirmation of a booked appointment (booking sends its signal after commit)."""
+    send_confirmation.enqueue(appointment_id=appointment_id)
+
+
+def messages_requeue(*, now: datetime | None = None, limit: int = 500) -> int:
+    """Queue delivery again for messages left behind; returns how many tasks were queued.
+
+    The stalled messages (messaging/delivery.py, messages_stalled: a lapsed lease, or due for
+    longer than a lease), and appointments booked through a link in the last day whose
+    confirmation was never written (messaging/confirmations.py, confirmations_missing: the
+    process died between the booking's commit and queuing the confirmation). Queuing one that
+    still has its task is harmless: only one claim can succeed, and a confirmation is written
+    once.
+    """
+    now = now or timezone.now()
+    grace = timedelta(seconds=settings.DELIVERY_LEASE_SECONDS)
+    stalled = messages_stalled(now=now, grace=grace, limit=limit)
+    for message_id in stalled:
+        deliver_message.enqueue(message_id=message_id)
+    unconfirmed = confirmations_missing(now=now, grace=grace)
+    for appointment_id in unconfirmed:
+        send_confirmation.enqueue(appointment_id=appointment_id)
+    return len(stalled) + len(unconfirmed)

@@ -5,11 +5,17 @@ spelling that differs only in letter case or in spaces inside the brackets
 (`{{ appointment link }}`, `{{AppointmentLink}}`). Nothing else is read: staff text is never
 rendered as a Django template, so `{% ... %}` or `{{ request }}` in a message goes out
 exactly as typed.
+
+The builder's body actions (add the link token at the cursor, remove it, count it) are here
+too, beside the rule they read by. static/js/message-builder.js does the same in the browser,
+written to match line for line; tests/messaging/link_token_cases.json is the one table of
+cases both are tested against.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 from messaging.segments import SmsLength, sms_length, sms_normalise
 
@@ -28,7 +34,13 @@ LINK_TOKEN_LENGTH = 22
 _TOKEN_LIKE = re.compile(r"\{\{([^{}<>\r\n]{1,40})\}\}|<<([^{}<>\r\n]{1,40})>>")
 # Horizontal spaces: tab and the Unicode space separators, so a pasted no-break space is
 # forgiven too. Line breaks never reach here (the pattern above keeps them out).
-_SPACES = re.compile("[\t\u0020\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+")
+_HORIZONTAL_SPACES = "\t\u0020\u00a0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u202f\u205f\u3000"
+_SPACES = re.compile(f"[{_HORIZONTAL_SPACES}]+")
+# White space, where the builder puts or tidies spaces: the horizontal spaces and the line
+# breaks, which is Unicode's White_Space. Listed because Python's \s (which adds \x1c-\x1f)
+# and JavaScript's (which adds U+FEFF) each differ from it, and the builder script has to
+# agree with this module character for character.
+_WHITESPACE = _HORIZONTAL_SPACES + "\n\v\f\r\u0085\u2028\u2029"
 # Keyed without spaces: "{{AppointmentLink}}" and "{{ Appointment  Link }}" differ from the
 # token only in spaces, and staff who type either mean the link.
 _CANONICAL = {_SPACES.sub("", token.strip("{}")).lower(): token for token in KNOWN_TOKENS}
@@ -61,9 +73,54 @@ def tokens_unknown(body: str) -> list[str]:
     return unknown
 
 
+def _link_tokens(body: str) -> Iterator[re.Match[str]]:
+    return (match for match in _TOKEN_LIKE.finditer(body) if _canonical(match) == APPOINTMENT_LINK)
+
+
 def link_token_count(body: str) -> int:
     """How many appointment-link tokens `body` has, in any spelling."""
-    return sum(1 for match in _TOKEN_LIKE.finditer(body) if _canonical(match) == APPOINTMENT_LINK)
+    return sum(1 for _ in _link_tokens(body))
+
+
+def link_token_add(body: str, *, at: int | None = None) -> str:
+    """`body` with {{Appointment Link}} put in at the cursor `at`, or at the end if `at` is None.
+
+    `at` counts characters and is held inside the body. A space goes before the token unless
+    the text before it ends in white space, and one after it unless the text after it starts
+    with white space, so the token never runs into a word. A body that already has the link
+    token, in any spelling, is returned as it is: a message carries one link, and a second
+    token would only make the send refuse it.
+    """
+    if link_token_count(body):
+        return body
+    at = len(body) if at is None else min(max(at, 0), len(body))
+    before, after = body[:at], body[at:]
+    space_before = " " if before and before[-1] not in _WHITESPACE else ""
+    space_after = " " if after and after[0] not in _WHITESPACE else ""
+    return f"{before}{space_before}{APPOINTMENT_LINK}{space_after}{after}"
+
+
+def link_token_remove(body: str) -> str:
+    """`body` without any appointment-link token, in any spelling, and trimmed of white space.
+
+    A token goes with the horizontal spaces around it, and one space is put back only where
+    they stood between two pieces of text on the same line ("Book {{Appointment Link}} now"
+    reads "Book now"); the rest of the text keeps its spacing as typed. One token at a time
+    until none is left, because taking one away can join the text around it into another
+    ("{{Appointment {{Appointment Link}} Link}}").
+    """
+    while (match := next(_link_tokens(body), None)) is not None:
+        before, after = body[: match.start()], body[match.end() :]
+        kept_before, kept_after = before.rstrip(_HORIZONTAL_SPACES), after.lstrip(_HORIZONTAL_SPACES)
+        between_words = (
+            (kept_before != before or kept_after != after)
+            and kept_before != ""
+            and kept_after != ""
+            and kept_before[-1] not in _WHITESPACE
+            and kept_after[0] not in _WHITESPACE
+        )
+        body = f"{kept_before}{' ' if between_words else ''}{kept_after}"
+    return body.strip(_WHITESPACE)
 
 
 def tokens_render(body: str, *, patient_first_name: str, practice_name: str, link_url: str | None) -> str:
@@ -75,7 +132,8 @@ def tokens_render(body: str, *, patient_first_name: str, practice_name: str, lin
     """
     if link_url is None and link_token_count(body):
         raise ValueError("The message has an appointment link token but no link to put there.")
-    values = {PATIENT_FIRST_NAME: patient_first_name, PRACTICE_NAME: practice_name, APPOINTMENT_LINK: link_url}
+    # link_url is None only for a body without the link token (checked above), so "" is never put in.
+    values = {PATIENT_FIRST_NAME: patient_first_name, PRACTICE_NAME: practice_name, APPOINTMENT_LINK: link_url or ""}
 
     def replace(match: re.Match[str]) -> str:
         token = _canonical(match)

@@ -28,11 +28,11 @@ from django.views.decorators.http import require_POST
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
+from booking.patients import patients_opt_out
 from booking.phones import E164_PATTERN
-from messaging.delivery import patients_opt_out
 from messaging.models import Channel, Message
-from messaging.provider_errors import TWILIO_OPTED_OUT, twilio_reason
 from messaging.status_reports import StatusReport, message_find_for_report, message_status_report
+from messaging.transports.sms import TWILIO_OPTED_OUT, twilio_reason
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def twilio_signature_is_valid(request: HttpRequest) -> bool:
 
 def twilio_signed(view: Callable) -> Callable:
     @wraps(view)
-    def checked(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+    def checked(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
         if not twilio_signature_is_valid(request):
             logger.warning("Refused a Twilio webhook to %s: missing or wrong signature.", request.path)
             return HttpResponseForbidden()

@@ -43,7 +43,6 @@ class OrganisationFactory(factory.django.DjangoModelFactory):
     name = factory.Sequence(lambda n: f"Practice {n}")
     ods_code = factory.Sequence(lambda n: f"A{90000 + n}")
     phone = "+441134960000"
-    sms_sender_name = "Practice"
 
 
 class StaffMembershipFactory(factory.django.DjangoModelFactory):

@@ -1,13 +1,15 @@
 """The message builder: choose a patient, write, Invite to book, send.
 
 Every step works without JavaScript: the builder's buttons submit the form with an `action`,
-and the Invite to book dialog is a section of the form. htmx and a little script only make
-the same steps quicker (live counts, the dialog, inserting the token at the cursor).
+and the Invite to book dialog is a section of the form. The view parses the form, then sends
+or takes the step the action names (`COMPOSE_STEPS` in messaging/forms.py), and renders.
+htmx and a little script only make the same steps quicker (live counts, the dialog,
+inserting the token at the cursor).
 """
 
 from __future__ import annotations
 
-import uuid
+from dataclasses import replace
 
 from django.conf import settings
 from django.contrib import messages as flash
@@ -20,20 +22,24 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from booking.access import get_patient_for_staff, staff_organisation_ids
 from booking.audit import audit_record
 from booking.http import client_ip
-from booking.links import DEFAULT_EXPIRY, LinkExpiry
-from booking.models import AuditEvent
+from booking.links import LinkExpiry
+from booking.models import AuditEvent, Patient
+from booking.offers import OfferedType
 from booking.patients import patient_search
 from booking.references import encode_reference
 from booking.slots import slot_count_available
 from messaging.exceptions import MessageNotSent
-from messaging.forms import ComposeForm
+from messaging.forms import COMPOSE_STEPS, ComposeForm, ComposeState
 from messaging.models import Channel
 from messaging.segments import MAX_SMS_SEGMENTS
 from messaging.sending import message_send
-from messaging.tokens import APPOINTMENT_LINK, link_url_length, sms_length_of_body
+from messaging.tokens import link_url_length, sms_length_of_body
+
+# The fields inside Invite to book: an error in one opens the section so it shows.
+LINK_FIELDS = ("appointment_type", "location", "practitioner", "link_expiry")
 
 
-def patient_reference(patient) -> str:
+def patient_reference(patient: Patient) -> str:
     return encode_reference(patient.pk, namespace="patient")
 
 
@@ -43,15 +49,17 @@ def patient_reference(patient) -> str:
 def patient_results(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "")
     patients = list(patient_search(organisation_ids=staff_organisation_ids(request.user), query=query))
-    for patient in patients:
-        patient.reference = patient_reference(patient)
-    context = {"patients": patients, "query": query.strip()}
+    context = {
+        "patients": patients,
+        "results": [(patient, patient_reference(patient)) for patient in patients],
+        "query": query.strip(),
+    }
     if request.headers.get("HX-Request"):
         return render(request, "messaging/_patient_results.html", context)
     return render(request, "messaging/choose_patient.html", context)
 
 
-def _count_context(*, patient, channel: str, body: str) -> dict:
+def _count_context(*, patient: Patient, channel: str, body: str) -> dict[str, object]:
     if channel != Channel.SMS:
         return {"count_channel": "email", "count_characters": len(body)}
     length = sms_length_of_body(
@@ -70,25 +78,22 @@ def _count_context(*, patient, channel: str, body: str) -> dict:
     }
 
 
-def _link_context(form: ComposeForm) -> dict:
+def _link_context(*, state: ComposeState, offered_types: list[OfferedType]) -> dict[str, object]:
     """What the dialog and the summary show about the link as currently set up."""
-    data = form.cleaned_data if hasattr(form, "cleaned_data") else {}
-    appointment_type = data.get("appointment_type")
-    location = data.get("location")
-    practitioner = data.get("practitioner")
-    context = {"link_ready": bool(appointment_type and location)}
-    if appointment_type and location:
-        context["free_count"] = slot_count_available(
-            appointment_type=appointment_type, location=location, practitioner=practitioner
-        )
-        context["link_type"] = next(
-            (o for o in form.offered_types if o.appointment_type.pk == appointment_type.pk), None
-        )
-        context["link_location"] = location
-        context["link_practitioner"] = practitioner
-        context["link_expiry_label"] = LinkExpiry(data.get("link_expiry") or DEFAULT_EXPIRY).label
-        context["link_window_days"] = appointment_type.maximum_days_ahead
-    return context
+    appointment_type, location = state.appointment_type, state.location
+    if appointment_type is None or location is None:
+        return {"link_ready": False}
+    return {
+        "link_ready": True,
+        "free_count": slot_count_available(
+            appointment_type=appointment_type, location=location, practitioner=state.practitioner
+        ),
+        "link_type": next((o for o in offered_types if o.appointment_type.pk == appointment_type.pk), None),
+        "link_location": location,
+        "link_practitioner": state.practitioner,
+        "link_expiry_label": LinkExpiry(state.link_expiry).label,
+        "link_window_days": appointment_type.maximum_days_ahead,
+    }
 
 
 @never_cache
@@ -99,45 +104,22 @@ def compose(request: HttpRequest) -> HttpResponse:
     if not reference:
         return render(request, "messaging/choose_patient.html", {"patients": [], "query": ""})
     patient = get_patient_for_staff(user=request.user, reference=reference, ip_address=client_ip(request))
-    show_invite = False
     if request.method == "GET":
         audit_record(
             action=AuditEvent.Action.VIEWED, actor=request.user, patient=patient, ip_address=client_ip(request)
         )
-        form = ComposeForm(patient=patient, initial={"idempotency_key": uuid.uuid4(), "link_expiry": DEFAULT_EXPIRY})
-        form.is_valid()  # unbound: no errors, no cleaned_data; keeps the template simple
-        return _render_compose(request, patient, form, show_invite=False)
+        form = ComposeForm(patient=patient)
+        return _render_compose(request, form=form, state=form.state())
 
     form = ComposeForm(request.POST, patient=patient)
     if not form.is_valid():
-        show_invite = any(
-            name in form.errors for name in ("appointment_type", "location", "practitioner", "link_expiry")
-        )
-        return _render_compose(
-            request, patient, form, show_invite=show_invite, status=400 if form.chosen_action == "send" else 200
-        )
+        state = replace(form.state(), invite_open=any(name in form.errors for name in LINK_FIELDS))
+        return _render_compose(request, form=form, state=state, status=400 if form.chosen_action == "send" else 200)
 
-    action = form.chosen_action
-    if action in ("invite", "refresh", "use_template", "add_link", "remove_link"):
-        data = form.data.copy()
-        if action == "invite":
-            show_invite = True
-        elif action == "use_template" and form.cleaned_data.get("template"):
-            data["body"] = form.cleaned_data["template"].body
-        elif action == "add_link":
-            body = data.get("body", "")
-            if APPOINTMENT_LINK not in body:
-                data["body"] = f"{body.rstrip()} {APPOINTMENT_LINK}".strip()
-            data["link_added"] = "True"
-        elif action == "remove_link":
-            data["body"] = data.get("body", "").replace(APPOINTMENT_LINK, "").strip()
-            for field in ("appointment_type", "location", "practitioner", "link_added"):
-                data[field] = ""
-            data["link_expiry"] = DEFAULT_EXPIRY
-        data["action"] = ""
-        form = ComposeForm(data, patient=patient)
-        form.is_valid()
-        return _render_compose(request, patient, form, show_invite=show_invite)
+    step = COMPOSE_STEPS.get(form.chosen_action)
+    if step is not None:
+        state = step(form.state())
+        return _render_compose(request, form=ComposeForm(patient=patient, initial=state.initial()), state=state)
 
     try:
         message, created = message_send(
@@ -151,25 +133,23 @@ def compose(request: HttpRequest) -> HttpResponse:
         )
     except MessageNotSent as error:
         form.add_error(error.field if error.field in form.fields else None, error.message)
-        show_invite = error.field in ("appointment_type", "location", "practitioner")
-        return _render_compose(request, patient, form, show_invite=show_invite, status=400)
+        state = replace(form.state(), invite_open=error.field in LINK_FIELDS)
+        return _render_compose(request, form=form, state=state, status=400)
     if created:
         flash.success(request, "Message sent.")
     return redirect("messaging:detail", reference=message.reference)
 
 
-def _render_compose(request, patient, form: ComposeForm, *, show_invite: bool, status: int = 200) -> HttpResponse:
-    data = form.cleaned_data if hasattr(form, "cleaned_data") else {}
-    channel = data.get("channel") or form["channel"].value() or ""
-    body = data.get("body") if data.get("body") is not None else (form["body"].value() or "")
+def _render_compose(request: HttpRequest, *, form: ComposeForm, state: ComposeState, status: int = 200) -> HttpResponse:
+    """The builder page: `form` for its fields and errors, `state` for the counts, the link and the dialog."""
     context = {
-        "patient": patient,
-        "patient_ref": patient_reference(patient),
+        "patient": form.patient,
+        "patient_ref": patient_reference(form.patient),
         "form": form,
-        "show_invite": show_invite,
-        "link_added": bool(data.get("link_added")),
-        **_link_context(form),
-        **_count_context(patient=patient, channel=str(channel), body=str(body)),
+        "show_invite": state.invite_open,
+        "link_added": state.link_added,
+        **_link_context(state=state, offered_types=form.offered_types),
+        **_count_context(patient=form.patient, channel=state.channel, body=state.body),
     }
     return render(request, "messaging/compose.html", context, status=status)
 
@@ -191,15 +171,15 @@ def message_count(request: HttpRequest) -> HttpResponse:
 def link_fields(request: HttpRequest) -> HttpResponse:
     """The dialog's fields again, with locations and practitioners for what is chosen, and the free count."""
     patient = get_patient_for_staff(user=request.user, reference=request.GET.get("patient", ""))
-    data = request.GET.copy()
-    form = ComposeForm(data, patient=patient)
+    form = ComposeForm(request.GET, patient=patient)
     form.is_valid()
+    state = form.state()
     context = {
         "form": form,
         "patient": patient,
         "appointment_type_is_video": form.appointment_type_is_video,
-        "link_added": bool(getattr(form, "cleaned_data", {}).get("link_added")),
+        "link_added": state.link_added,
+        **_link_context(state=state, offered_types=form.offered_types),
     }
-    context.update(_link_context(form))
     template = "messaging/_link_summary.html" if request.GET.get("part") == "summary" else "messaging/_link_fields.html"
     return render(request, template, context)

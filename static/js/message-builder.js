@@ -2,11 +2,98 @@
 // the form with an `action` and the server re-renders. With the script the same steps happen
 // in place: Invite to book opens a modal dialog, Add link puts {{Appointment Link}} at the
 // cursor, and the link summary and counts refresh through htmx.
+//
+// Add link, Remove link and the count are messaging/tokens.py's link_token_add,
+// link_token_remove and link_token_count, written again here to match them line for line, so
+// the builder reads a message the way the sender will. tests/messaging/link_token_cases.json
+// is the one table both are tested against, through window.MessageBuilder.
 (function () {
   "use strict";
 
   var TOKEN = "{{Appointment Link}}";
-  var TOKEN_PATTERN = /(\{\{|<<)\s*appointment\s+link\s*(\}\}|>>)/gi;
+  // _TOKEN_LIKE. The u flag makes {1,40} count characters, as Python does, not UTF-16 units.
+  var TOKEN_LIKE = "\\{\\{([^{}<>\\r\\n]{1,40})\\}\\}|<<([^{}<>\\r\\n]{1,40})>>";
+  // _HORIZONTAL_SPACES and _WHITESPACE: Unicode's White_Space without and with the line breaks,
+  // listed because JavaScript's \s (which adds U+FEFF) is not Python's.
+  var HORIZONTAL_SPACES =
+    "\t \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000";
+  var WHITESPACE = HORIZONTAL_SPACES + "\n\u000b\f\r\u0085\u2028\u2029";
+  var SPACES = new RegExp("[" + HORIZONTAL_SPACES + "]+", "gu");
+  var ASCII = /^[\u0000-\u007f]*$/u;
+
+  // _canonical, for the link: case and spaces forgiven, ASCII only (the Kelvin sign lower-cases
+  // to "k" but is not a token).
+  function isLinkToken(match) {
+    var inside = match[1] !== undefined ? match[1] : match[2];
+    var letters = inside.replace(SPACES, "");
+    return ASCII.test(letters) && letters.toLowerCase() === "appointmentlink";
+  }
+
+  function linkTokens(body) {
+    var pattern = new RegExp(TOKEN_LIKE, "gu");
+    var found = [];
+    var match;
+    while ((match = pattern.exec(body)) !== null) {
+      if (isLinkToken(match)) found.push(match);
+    }
+    return found;
+  }
+
+  function isWhitespace(character) {
+    return character !== "" && WHITESPACE.indexOf(character) !== -1;
+  }
+
+  // str.lstrip / str.rstrip with a set of characters.
+  function trimStart(text, characters) {
+    var start = 0;
+    while (start < text.length && characters.indexOf(text.charAt(start)) !== -1) start++;
+    return text.slice(start);
+  }
+
+  function trimEnd(text, characters) {
+    var end = text.length;
+    while (end > 0 && characters.indexOf(text.charAt(end - 1)) !== -1) end--;
+    return text.slice(0, end);
+  }
+
+  function linkTokenCount(body) {
+    return linkTokens(body).length;
+  }
+
+  // `at` is the cursor in UTF-16 units, as a textarea counts; null or undefined for the end.
+  function linkTokenAdd(body, at) {
+    if (linkTokenCount(body)) return body;
+    at = at === null || at === undefined ? body.length : Math.min(Math.max(at, 0), body.length);
+    var before = body.slice(0, at);
+    var after = body.slice(at);
+    var spaceBefore = before && !isWhitespace(before.slice(-1)) ? " " : "";
+    var spaceAfter = after && !isWhitespace(after.charAt(0)) ? " " : "";
+    return before + spaceBefore + TOKEN + spaceAfter + after;
+  }
+
+  function linkTokenRemove(body) {
+    var tokens;
+    while ((tokens = linkTokens(body)).length) {
+      var before = body.slice(0, tokens[0].index);
+      var after = body.slice(tokens[0].index + tokens[0][0].length);
+      var keptBefore = trimEnd(before, HORIZONTAL_SPACES);
+      var keptAfter = trimStart(after, HORIZONTAL_SPACES);
+      var betweenWords =
+        (keptBefore !== before || keptAfter !== after) &&
+        keptBefore !== "" &&
+        keptAfter !== "" &&
+        !isWhitespace(keptBefore.slice(-1)) &&
+        !isWhitespace(keptAfter.charAt(0));
+      body = keptBefore + (betweenWords ? " " : "") + keptAfter;
+    }
+    return trimEnd(trimStart(body, WHITESPACE), WHITESPACE);
+  }
+
+  window.MessageBuilder = {
+    linkTokenAdd: linkTokenAdd,
+    linkTokenRemove: linkTokenRemove,
+    linkTokenCount: linkTokenCount,
+  };
 
   function init() {
     var form = document.querySelector("[data-compose]");
@@ -65,17 +152,15 @@
         var location = form.elements["location"].value;
         if (!type || !location) return; // let the server say what is missing
         event.preventDefault();
-        if (!TOKEN_PATTERN.test(body.value)) {
-          var at = cursor || { start: body.value.length, end: body.value.length };
-          var before = body.value.slice(0, at.start);
-          var after = body.value.slice(at.end);
-          var spaceBefore = before && !/\s$/.test(before) ? " " : "";
-          var spaceAfter = after && !/^\s/.test(after) ? " " : "";
-          body.value = before + spaceBefore + TOKEN + spaceAfter + after;
-          var caret = (before + spaceBefore + TOKEN).length;
+        // After a selection, not over it: Add link never deletes what staff wrote. The cursor
+        // may be from before Remove link or Use template shortened the text.
+        var at = Math.min(cursor ? cursor.end : body.value.length, body.value.length);
+        var added = linkTokenAdd(body.value, at);
+        if (added !== body.value) {
+          body.value = added;
+          var caret = added.indexOf(TOKEN, at) + TOKEN.length;
           body.setSelectionRange(caret, caret);
         }
-        TOKEN_PATTERN.lastIndex = 0;
         linkAdded.value = "True";
         dialog.close();
         refreshSummary();
@@ -83,7 +168,7 @@
         body.focus();
       } else if (button.hasAttribute("data-remove-link")) {
         event.preventDefault();
-        body.value = body.value.replace(TOKEN_PATTERN, "").replace(/[ \t]{2,}/g, " ").trim();
+        body.value = linkTokenRemove(body.value);
         ["appointment_type", "location", "practitioner"].forEach(function (name) {
           form.elements[name].value = "";
         });

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import re
 import uuid
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -13,6 +14,7 @@ from django.utils import timezone
 
 from booking.models import AuditEvent, BookingLink, Patient, hash_token
 from booking.references import encode_reference
+from messaging.forms import COMPOSE_STEPS, ComposeForm, ComposeState
 from messaging.models import Message
 from tests.factories import (
     AppointmentTypeFactory,
@@ -21,6 +23,7 @@ from tests.factories import (
     PatientFactory,
     PractitionerFactory,
 )
+from tests.messaging.test_tokens import LINK_SPELLINGS
 
 pytestmark = pytest.mark.django_db
 
@@ -55,6 +58,13 @@ def form_data(practice, **overrides) -> dict:
 def text(response) -> str:
     """The page as a person reads it (entities like &#x27; turned back into characters)."""
     return html.unescape(response.content.decode())
+
+
+def message_box(response) -> str:
+    """What the page's Message box holds, as a person would see it."""
+    return html.unescape(
+        re.search(r'<textarea[^>]* name="body"[^>]*>(.*?)</textarea>', response.content.decode(), re.S)[1]
+    )
 
 
 def send(client, practice, *, capture, **overrides):
@@ -493,6 +503,77 @@ class TestWithoutJavaScript:
         content = self.post(staff_client, practice, action="add_link", appointment_type=empty.pk).content.decode()
         assert "No free times" in content
 
+    @pytest.mark.parametrize("spelling", LINK_SPELLINGS)
+    def test_remove_link_takes_out_every_spelling_the_sender_accepts(self, staff_client, practice, spelling):
+        response = self.post(staff_client, practice, action="remove_link", body=f"Please book: {spelling} Thank you.")
+        assert response.status_code == 200
+        assert message_box(response) == "Please book: Thank you."
+        assert 'name="link_added" value=""' in text(response)
+
+    @pytest.mark.parametrize("spelling", LINK_SPELLINGS)
+    def test_add_link_adds_no_second_token_to_any_spelling(self, staff_client, practice, spelling):
+        response = self.post(staff_client, practice, action="add_link", link_added="", body=f"Please book: {spelling}")
+        assert response.status_code == 200
+        assert message_box(response) == f"Please book: {spelling}"
+        assert 'name="link_added" value="True"' in text(response)
+
+    @pytest.mark.parametrize("spelling", LINK_SPELLINGS)
+    def test_remove_then_add_leaves_one_link_and_the_message_sends(
+        self, staff_client, practice, django_capture_on_commit_callbacks, spelling
+    ):
+        body = f"Hi {{{{Patient First Name}}}}, book here: {spelling} Thank you."
+        removed = message_box(self.post(staff_client, practice, action="remove_link", body=body))
+        assert removed == "Hi {{Patient First Name}}, book here: Thank you."
+        added = message_box(self.post(staff_client, practice, action="add_link", link_added="", body=removed))
+        assert added == "Hi {{Patient First Name}}, book here: Thank you. {{Appointment Link}}"
+        response = send(staff_client, practice, capture=django_capture_on_commit_callbacks, body=added)
+        assert response.status_code == 302
+        message = Message.objects.get()
+        assert message.body.count(f"{settings.PUBLIC_BASE_URL}/b/") == 1
+        assert message.body.startswith("Hi Oliver, book here: Thank you. http")
+
+    def test_a_typed_token_the_form_sends_only_after_add_link(
+        self, staff_client, practice, django_capture_on_commit_callbacks
+    ):
+        body = "Please book: <<appointment link>>"
+        refused = send(
+            staff_client,
+            practice,
+            capture=django_capture_on_commit_callbacks,
+            body=body,
+            appointment_type="",
+            location="",
+            link_added="",
+        )
+        assert refused.status_code == 400
+        added = message_box(self.post(staff_client, practice, action="add_link", link_added="", body=body))
+        assert added == body
+        assert send(staff_client, practice, capture=django_capture_on_commit_callbacks, body=added).status_code == 302
+
+    def test_a_step_keeps_the_choices_and_the_idempotency_key(self, staff_client, practice):
+        key = str(uuid.uuid4())
+        content = text(
+            self.post(
+                staff_client,
+                practice,
+                action="add_link",
+                body="Hi",
+                channel="email",
+                practitioner=practice.practitioner.pk,
+                link_expiry="7d",
+                idempotency_key=key,
+            )
+        )
+        assert f'value="{key}"' in content
+        assert re.search(r'value="email"[^>]*checked', content)
+        assert f'<option value="{practice.practitioner.pk}" selected>' in content
+        assert '<option value="7d" selected>7 days</option>' in content
+
+    def test_remove_link_puts_the_link_choices_back_to_blank(self, staff_client, practice):
+        content = text(self.post(staff_client, practice, action="remove_link", link_expiry="7d"))
+        assert '<option value="" selected>Choose an appointment type</option>' in content
+        assert '<option value="14d" selected>14 days</option>' in content
+
 
 class TestLiveHelpers:
     def test_the_count_counts_sms_segments_with_the_link_at_its_real_length(self, staff_client, practice):
@@ -530,3 +611,43 @@ def test_a_single_letter_finds_no_one_but_says_what_to_type(staff_client, practi
     content = staff_client.get("/messages/new/patients/", {"q": "s"}).content.decode()
     assert ref(practice.patient) not in content
     assert "at least two letters" in content
+
+
+class TestTheBuildersSteps:
+    def test_every_button_but_send_is_a_step(self):
+        assert set(COMPOSE_STEPS) == set(ComposeForm.ACTIONS) - {"send"}
+
+    def test_a_state_shown_on_a_new_form_reads_back_the_same(self, practice):
+        state = ComposeState(
+            channel="email",
+            body="Hi {{Appointment Link}}",
+            appointment_type=practice.appointment_type,
+            location=practice.location,
+            practitioner=practice.practitioner,
+            link_expiry="7d",
+            link_added=True,
+            idempotency_key=uuid.uuid4(),
+        )
+        assert ComposeForm(patient=practice.patient, initial=state.initial()).state() == state
+
+    def test_the_steps(self, practice):
+        template = MessageTemplateFactory(organisation=practice.organisation, body="From the template")
+        state = ComposeState(
+            channel="sms",
+            body="Book <<appointment link>> now",
+            template=template,
+            appointment_type=practice.appointment_type,
+            location=practice.location,
+            link_expiry="7d",
+            link_added=True,
+        )
+        assert state.invite() == replace(state, invite_open=True)
+        assert state.invite().refresh() == state
+        assert state.use_template() == replace(state, body="From the template")
+        assert replace(state, template=None).use_template() == replace(state, template=None)
+        assert state.add_link() == state
+        without = replace(state, body="Book", link_added=False)
+        assert without.add_link() == replace(state, body="Book {{Appointment Link}}")
+        assert state.remove_link() == replace(
+            state, body="Book now", appointment_type=None, location=None, link_expiry="14d", link_added=False
+        )

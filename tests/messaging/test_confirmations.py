@@ -8,6 +8,7 @@ from booking.appointments import appointment_book
 from booking.models import Patient, Slot
 from messaging.confirmations import confirmation_send
 from messaging.models import Message
+from messaging.tasks import delivery_enqueue
 from tests.factories import BookingLinkFactory, MessageFactory
 
 pytestmark = pytest.mark.django_db
@@ -62,7 +63,7 @@ def test_a_patient_who_has_since_opted_out_of_texts_gets_it_by_email(
 
 def test_it_is_sent_once(practice, invitation, django_capture_on_commit_callbacks):
     appointment = book(practice, invitation, django_capture_on_commit_callbacks)
-    assert confirmation_send(appointment=appointment) is None
+    assert confirmation_send(appointment_id=appointment.pk, enqueue=delivery_enqueue) is None
     assert Message.objects.filter(confirms=appointment).count() == 1
 
 
@@ -117,7 +118,7 @@ class TestWrittenByTheWorker:
         from django.utils import timezone
         from django_tasks_db.models import DBTaskResult
 
-        from messaging.delivery import messages_requeue
+        from messaging.tasks import messages_requeue
 
         with override_settings(TASKS=DATABASE_TASKS):
             appointment = book(practice, invitation, django_capture_on_commit_callbacks)

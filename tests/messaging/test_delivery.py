@@ -8,16 +8,17 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.test import TestCase, override_settings
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from booking.links import LinkExpiry
 from booking.models import AuditEvent
-from messaging.delivery import message_claim, message_deliver, messages_requeue, retry_delay
+from messaging.delivery import message_claim, message_deliver, retry_delay
 from messaging.models import Message, MessageStatusEvent, SenderProfile
 from messaging.sending import LinkSettings, message_send
+from messaging.tasks import deliver_message, delivery_enqueue, messages_requeue
 from tests.fakes.twilio import Answer, Hang, Refuse, Slow
 
 DATABASE_TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
@@ -100,7 +101,7 @@ class TestPermanentFailures:
         fake_twilio.always(Refuse(code))
         with override_settings(TASKS=DATABASE_TASKS):
             message = send_sms(practice)
-            message_deliver(message.pk)
+            deliver_message.call(message_id=message.pk)
         message.refresh_from_db()
 
         assert message.status == Message.Status.FAILED
@@ -142,7 +143,7 @@ class TestTransientFailures:
         message = queued_message(practice)
         before = timezone.now()
         with override_settings(TASKS=DATABASE_TASKS):
-            assert message_deliver(message.pk) == "retrying"
+            assert deliver_message.call(message_id=message.pk) == "retrying"
         message.refresh_from_db()
 
         assert message.status == Message.Status.QUEUED
@@ -160,17 +161,17 @@ class TestTransientFailures:
         fake_twilio.then(Answer(503))
         message = queued_message(practice)
         with override_settings(TASKS=DATABASE_TASKS):
-            message_deliver(message.pk)
-            assert message_deliver(message.pk) == "not due"
+            deliver_message.call(message_id=message.pk)
+            assert deliver_message.call(message_id=message.pk) == "not due"
         assert len(fake_twilio.requests) == 1
 
     def test_the_retry_sends_it_when_twilio_is_back(self, practice, fake_twilio):
         fake_twilio.then(Answer(503))
         message = queued_message(practice)
         with override_settings(TASKS=DATABASE_TASKS):
-            message_deliver(message.pk)
+            deliver_message.call(message_id=message.pk)
             Message.objects.filter(pk=message.pk).update(next_attempt_at=timezone.now())
-            assert message_deliver(message.pk) == "sent"
+            assert deliver_message.call(message_id=message.pk) == "sent"
         message.refresh_from_db()
         assert message.status == Message.Status.SENT
         assert message.failure_reason == ""
@@ -184,7 +185,7 @@ class TestTransientFailures:
         with override_settings(TASKS=DATABASE_TASKS, DELIVERY_MAX_ATTEMPTS=3):
             for _ in range(3):
                 Message.objects.filter(pk=message.pk).update(next_attempt_at=timezone.now())
-                message_deliver(message.pk)
+                deliver_message.call(message_id=message.pk)
         message.refresh_from_db()
         assert message.status == Message.Status.FAILED
         assert message.failure_reason == "Not sent after 3 tries. Last: Twilio answered 500."
@@ -260,6 +261,24 @@ class TestOnce:
             assert DBTaskResult.objects.get().args_kwargs["kwargs"] == {"message_id": message.pk}
         assert callbacks == []
 
+    def test_a_retrys_task_row_commits_with_the_message_queued_again_or_not_at_all(self, practice, fake_twilio):
+        fake_twilio.then(Answer(503))
+        message = queued_message(practice)
+
+        def enqueue_then_fail(*, message, run_after=None):
+            delivery_enqueue(message=message, run_after=run_after)
+            raise DatabaseError("the task table is unavailable")
+
+        with override_settings(TASKS=DATABASE_TASKS), pytest.raises(DatabaseError):
+            message_deliver(message_id=message.pk, enqueue=enqueue_then_fail)
+        message.refresh_from_db()
+        # Not "queued" with no task to send it: still held, so the sweep takes it once the lease lapses.
+        assert (message.status, message.failure_reason) == (Message.Status.SENDING, "")
+        assert DBTaskResult.objects.count() == 1  # the first send's task, no retry
+        assert not message.status_events.exists()
+        with override_settings(TASKS=DATABASE_TASKS):
+            assert messages_requeue(now=message.lease_expires_at + timedelta(seconds=1)) == 1
+
     def test_the_message_and_its_task_are_saved_together(self, practice, fake_twilio):
         message = queued_message(practice)
         assert message.status == Message.Status.QUEUED
@@ -269,8 +288,8 @@ class TestOnce:
 
     def test_the_task_run_twice_sends_once(self, practice, fake_twilio):
         message = queued_message(practice)
-        assert message_deliver(message.pk) == "sent"
-        assert message_deliver(message.pk) == "not due"
+        assert deliver_message.call(message_id=message.pk) == "sent"
+        assert deliver_message.call(message_id=message.pk) == "not due"
         assert len(fake_twilio.requests) == 1
 
     @pytest.mark.django_db(transaction=True)
@@ -286,7 +305,7 @@ class TestOnce:
         def worker():
             barrier.wait()
             try:
-                results.append(message_deliver(message.pk))
+                results.append(deliver_message.call(message_id=message.pk))
             finally:
                 from django.db import connection
 
@@ -332,10 +351,11 @@ class TestLease:
         first = message_claim(message.pk)
         second = message_claim(message.pk, now=timezone.now() + timedelta(seconds=121))
         from messaging.delivery import _record_failure, _record_sent
-        from messaging.delivery_errors import DeliveryError, SendResult
+        from messaging.transports import SendResult, TransportError
 
         _record_sent(second, SendResult("SM-second", "queued"))
-        assert _record_failure(first, DeliveryError("Twilio answered 500.", permanent=False)) == "superseded"
+        failure = TransportError("Twilio answered 500.", permanent=False)
+        assert _record_failure(first, failure, enqueue=delivery_enqueue) == "superseded"
         message.refresh_from_db()
         assert (message.status, message.provider_message_id) == ("sent", "SM-second")
         assert [event.provider_status for event in message.status_events.all()] == ["queued"]
@@ -348,7 +368,7 @@ class TestHistory:
         with override_settings(TASKS=DATABASE_TASKS):
             for _ in range(3):
                 Message.objects.filter(pk=message.pk).update(next_attempt_at=timezone.now())
-                message_deliver(message.pk)
+                deliver_message.call(message_id=message.pk)
         events = list(MessageStatusEvent.objects.filter(message=message))
         assert [(event.status, event.provider_status) for event in events] == [
             ("queued", "retrying"),
@@ -363,13 +383,13 @@ class TestOtherBackends:
         fake_twilio.stop()
         with override_settings(TWILIO_API_BASE_URL=closed_port_url, TASKS=DATABASE_TASKS):
             message = send_sms(practice)
-            message_deliver(message.pk)
+            deliver_message.call(message_id=message.pk)
         message.refresh_from_db()
         assert message.status == Message.Status.QUEUED
         assert "Couldn't reach Twilio" in message.failure_reason
 
     def test_the_console_backend_prints_the_text_to_the_log(self, practice, caplog):
-        with override_settings(SMS_BACKEND="console"), caplog.at_level("INFO", logger="messaging.sms_backends"):
+        with override_settings(SMS_BACKEND="console"), caplog.at_level("INFO", logger="messaging.transports.sms"):
             message = send_sms(practice)
         assert message.status == Message.Status.SENT
         assert message.provider_message_id == f"console-{message.reference}"
@@ -383,10 +403,10 @@ class TestCheckedAgainBeforeEachTry:
         fake_twilio.then(Answer(503))
         message = queued_message(practice)
         with override_settings(TASKS=DATABASE_TASKS):
-            message_deliver(message.pk)
+            deliver_message.call(message_id=message.pk)
             Patient.objects.filter(pk=practice.patient.pk).update(sms_opted_out=True)
             Message.objects.filter(pk=message.pk).update(next_attempt_at=timezone.now())
-            assert message_deliver(message.pk) == "failed"
+            assert deliver_message.call(message_id=message.pk) == "failed"
         message.refresh_from_db()
         assert message.status == Message.Status.FAILED
         assert message.failure_reason == "Not sent: the patient has opted out of texts (replied STOP)."
@@ -397,7 +417,7 @@ class TestCheckedAgainBeforeEachTry:
 
         message = queued_message(practice)
         Patient.objects.filter(pk=practice.patient.pk).update(mobile="+447400999888")
-        assert message_deliver(message.pk) == "failed"
+        assert deliver_message.call(message_id=message.pk) == "failed"
         message.refresh_from_db()
         assert "mobile number changed after the message was written" in message.failure_reason
         assert fake_twilio.requests == []

@@ -10,9 +10,9 @@ from django.test import TestCase, override_settings
 
 from booking.appointments import appointment_book
 from booking.models import Slot
-from messaging.delivery import message_deliver
 from messaging.models import Message, SenderProfile
 from messaging.sending import message_send
+from messaging.tasks import deliver_message
 from tests.factories import BookingLinkFactory, MessageFactory
 from tests.fakes.email_service import FakePostmark
 
@@ -90,7 +90,7 @@ class TestThroughPostmark:
         fake_postmark.then("error")
         with override_settings(TASKS=DATABASE_TASKS):
             message = send_email(practice)
-            message_deliver(message.pk)
+            deliver_message.call(message_id=message.pk)
         message.refresh_from_db()
         assert message.status == "queued"
         assert "The email service answered 500" in message.failure_reason

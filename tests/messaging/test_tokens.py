@@ -1,9 +1,12 @@
-"""Tokens in staff text: spellings, unknown tokens, rendering, and the link counted at its real length."""
+"""Tokens in staff text: spellings, unknown tokens, rendering, the builder's Add link and Remove link, and
+the link counted at its real length."""
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -15,7 +18,9 @@ from messaging.tokens import (
     KNOWN_TOKENS,
     PATIENT_FIRST_NAME,
     PRACTICE_NAME,
+    link_token_add,
     link_token_count,
+    link_token_remove,
     link_url_length,
     sms_length_of_body,
     tokens_normalise,
@@ -24,6 +29,8 @@ from messaging.tokens import (
 )
 
 URL_SAFE = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+# The table the builder script is tested against too (tests/e2e/test_message_builder.py).
+LINK_TOKEN_CASES = json.loads((Path(__file__).parent / "link_token_cases.json").read_text())["cases"]
 LINK = "https://book.example.nhs.uk/b/" + "x" * 22
 
 
@@ -196,6 +203,80 @@ class TestRendering:
     def test_normalising_keeps_what_renders(self, body):
         assert render(tokens_normalise(body)) == render(body)
         assert tokens_unknown(tokens_normalise(body)) == tokens_unknown(body)
+
+
+# Unicode's White_Space: what the builder trims, and never puts a second space beside.
+WHITESPACE = "\t\n\v\f\r \x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000" + "".join(map(chr, range(0x2000, 0x200B)))
+
+
+@st.composite
+def bodies_and_cursors(draw: st.DrawFn) -> tuple[str, int | None]:
+    body = draw(bodies)
+    return body, draw(st.one_of(st.none(), st.integers(min_value=-3, max_value=len(body) + 3)))
+
+
+class TestBuilderActions:
+    """Add link, Remove link and the count, as the builder does them with and without its script."""
+
+    @pytest.mark.parametrize("case", LINK_TOKEN_CASES, ids=[case["name"] for case in LINK_TOKEN_CASES])
+    def test_the_shared_table(self, case):
+        assert link_token_add(case["body"], at=case["cursor"]) == case["added"]
+        assert link_token_remove(case["body"]) == case["removed"]
+        assert link_token_count(case["body"]) == case["count"]
+
+    def test_the_table_has_every_spelling_the_sender_accepts(self):
+        bodies_in_table = [case["body"] for case in LINK_TOKEN_CASES]
+        for spelling in LINK_SPELLINGS:
+            assert any(spelling in body for body in bodies_in_table), spelling
+
+    @given(bodies_and_cursors())
+    def test_adding_gives_exactly_one_link_unless_there_was_one(self, body_and_cursor):
+        body, at = body_and_cursor
+        added = link_token_add(body, at=at)
+        if link_token_count(body):
+            assert added == body
+        else:
+            assert link_token_count(added) == 1
+
+    @given(bodies_and_cursors())
+    def test_adding_keeps_the_text_on_both_sides_of_the_cursor(self, body_and_cursor):
+        body, at = body_and_cursor
+        cursor = len(body) if at is None else min(max(at, 0), len(body))
+        added = link_token_add(body, at=at)
+        assert added.startswith(body[:cursor])
+        assert added.endswith(body[cursor:])
+        assert len(added) - len(body) in (0, *(len(APPOINTMENT_LINK) + spaces for spaces in (0, 1, 2)))
+
+    @given(bodies_and_cursors())
+    def test_adding_twice_adds_once(self, body_and_cursor):
+        body, at = body_and_cursor
+        once = link_token_add(body, at=at)
+        assert link_token_add(once, at=at) == once
+        assert link_token_add(once) == once
+
+    @given(bodies)
+    def test_removing_leaves_no_link_in_any_spelling(self, body):
+        removed = link_token_remove(body)
+        assert link_token_count(removed) == 0
+        assert link_token_count(tokens_normalise(removed)) == 0
+        assert removed == removed.strip(WHITESPACE)
+
+    @given(bodies)
+    def test_removing_from_text_without_a_link_only_trims_it(self, body):
+        if link_token_count(body) == 0:
+            assert link_token_remove(body) == body.strip(WHITESPACE)
+
+    @given(bodies)
+    def test_removing_twice_removes_nothing_more(self, body):
+        once = link_token_remove(body)
+        assert link_token_remove(once) == once
+
+    @given(bodies_and_cursors())
+    def test_remove_then_add_gives_one_link_the_sender_accepts(self, body_and_cursor):
+        body, at = body_and_cursor
+        rebuilt = link_token_add(link_token_remove(body), at=at)
+        assert link_token_count(rebuilt) == 1
+        assert render(rebuilt).count(LINK) == 1
 
 
 class TestLengthOfBody:

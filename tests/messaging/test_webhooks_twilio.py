@@ -12,8 +12,8 @@ from django.urls import reverse
 from twilio.request_validator import RequestValidator
 
 from messaging.delivery import _record_sent, message_claim
-from messaging.delivery_errors import SendResult
 from messaging.models import Message, MessageStatusEvent
+from messaging.transports import SendResult
 from tests.factories import MessageFactory
 from tests.fakes.twilio import ACCOUNT_SID as ACCOUNT
 from tests.fakes.twilio import AUTH_TOKEN as TOKEN
@@ -345,7 +345,7 @@ class TestBehindAProxy:
         assert Message.objects.get(pk=sent.pk).status == "delivered"
 
     def test_the_status_callback_url_we_give_twilio_is_one_the_view_accepts(self, client, sent, settings):
-        # The backend sends PUBLIC_BASE_URL + reverse(...) (messaging/sms_backends.py); Twilio signs that.
+        # The backend sends PUBLIC_BASE_URL + reverse(...) (messaging/transports/sms.py); Twilio signs that.
         settings.PUBLIC_BASE_URL = "https://booking.example.org"
         given_to_twilio = settings.PUBLIC_BASE_URL + reverse(
             "webhooks:twilio_status", kwargs={"reference": sent.reference}

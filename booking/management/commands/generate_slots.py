@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from booking.models import Rota
@@ -23,7 +24,7 @@ class Command(BaseCommand):
         "keep slots ahead of the booking window."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--from", dest="start", help="First date, YYYY-MM-DD (default: today).")
         parser.add_argument("--to", dest="end", help="Last date, YYYY-MM-DD (default: --days after --from).")
         parser.add_argument(
@@ -31,7 +32,15 @@ class Command(BaseCommand):
         )
         parser.add_argument("--rota", type=int, action="append", help="Only this rota id (repeatable).")
 
-    def handle(self, *args, start=None, end=None, days=28, rota=None, **options):
+    def handle(
+        self,
+        *args: Any,
+        start: str | None = None,
+        end: str | None = None,
+        days: int = 28,
+        rota: list[int] | None = None,
+        **options: Any,
+    ) -> None:
         start_date = _parse_date(start) if start else timezone.localdate()
         if end:
             end_date = _parse_date(end)

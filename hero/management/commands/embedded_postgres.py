@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from hero import embedded_postgres
 
@@ -9,10 +11,10 @@ from hero import embedded_postgres
 class Command(BaseCommand):
     help = "Start, stop or show the project's embedded PostgreSQL (used when DATABASE_URL is unset)."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("action", choices=["start", "stop", "status", "url"])
 
-    def handle(self, *args, action: str, **options):
+    def handle(self, *args: Any, action: str, **options: Any) -> None:
         if settings.DATABASES["default"]["ENGINE"] != "hero.db_backend":
             raise CommandError("DATABASE_URL is set, so the embedded PostgreSQL is not in use.")
         name = settings.DATABASES["default"]["NAME"]

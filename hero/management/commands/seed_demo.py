@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from hero.demo import seed_demo
 
@@ -13,14 +15,14 @@ class Command(BaseCommand):
         "Safe to run again: it changes nothing the second time (demo passwords are reset)."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--allow-without-debug",
             action="store_true",
             help="Run even with DEBUG off (a demo or staging server). Never on a live practice's database.",
         )
 
-    def handle(self, *args, allow_without_debug: bool = False, **options):
+    def handle(self, *args: Any, allow_without_debug: bool = False, **options: Any) -> None:
         if not settings.DEBUG and not allow_without_debug:
             raise CommandError(
                 "seed_demo adds demo logins with a published password, so it runs only with DEBUG on. "

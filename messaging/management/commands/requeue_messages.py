@@ -7,11 +7,12 @@ process of its own (`--every 60`). Queuing a message twice is harmless: only one
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import close_old_connections
 
-from messaging.delivery import messages_requeue
+from messaging.tasks import messages_requeue
 
 
 class Command(BaseCommand):
@@ -22,7 +23,7 @@ class Command(BaseCommand):
             "--every", type=float, default=0, metavar="SECONDS", help="Keep running, sweeping every SECONDS."
         )
 
-    def handle(self, *args, every: float, **options) -> None:
+    def handle(self, *args: object, every: float, **options: Any) -> None:
         while True:
             close_old_connections()
             count = messages_requeue()

@@ -1,4 +1,4 @@
-"""SMS backends, like Django's email backends: one interface, chosen by settings.SMS_BACKEND.
+"""Texts: the SMS backends, like Django's email backends, one of them chosen by settings.SMS_BACKEND.
 
 - outbox: development. Sends nothing; the Message row already holds what was sent, and
   /dev/outbox shows it (DEBUG only), so a person trying the demo can open their link.
@@ -6,6 +6,9 @@
 - twilio: the Twilio SDK. Each organisation sends from its own Messaging Service or
   alphanumeric sender (SenderProfile), else the deployment's default; Twilio reports delivery
   to our status callback.
+
+Twilio's error codes are turned into words staff can act on here, for the backend's own
+errors and for the status callbacks that report later failures (messaging/webhooks.py).
 """
 
 from __future__ import annotations
@@ -20,11 +23,41 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from messaging.delivery_errors import DeliveryError, SendResult
 from messaging.models import Message, SenderProfile
-from messaging.provider_errors import TWILIO_OPTED_OUT, http_status_is_transient, twilio_reason
+from messaging.transports.errors import SendResult, TransportError, http_status_is_transient
 
 logger = logging.getLogger(__name__)
+
+# Twilio's error codes (https://www.twilio.com/docs/api/errors). The 21xxx ones come back when
+# a message is created; the 30xxx ones arrive later, in status callbacks.
+TWILIO_REASONS = {
+    21211: "The mobile number isn't a valid phone number. Check it on the patient's record.",
+    21214: "The mobile number can't be reached. Check it on the patient's record.",
+    21408: "Our Twilio account can't send texts to that country.",
+    21606: "The practice's sending number can't send texts. Ask an administrator to check the SMS sender.",
+    21610: "The patient has opted out of texts from us (they replied STOP).",
+    21612: "Twilio can't send texts to this number from our sender.",
+    21614: "The number isn't a mobile, so it can't receive texts. Check it on the patient's record.",
+    21617: "The text is too long for Twilio.",
+    20003: "Twilio refused our credentials. Ask an administrator to check TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN.",
+    30003: "The phone is switched off or out of signal, and the network gave up.",
+    30004: "The patient's network blocked the text (the number may have blocked us).",
+    30005: "The number doesn't exist any more, or the network doesn't know it.",
+    30006: "The number is a landline or can't receive texts.",
+    30007: "The patient's network filtered the text as spam.",
+    30008: "The patient's network couldn't deliver the text (no reason given).",
+}
+
+# Opted out at the provider: the patient's record should say so too.
+TWILIO_OPTED_OUT = 21610
+
+
+def twilio_reason(code: int | None, fallback: str = "") -> str:
+    if code in TWILIO_REASONS:
+        return TWILIO_REASONS[code]
+    if code:
+        return f"Twilio refused the text (error {code}){': ' + fallback if fallback else ''}."
+    return fallback or "Twilio refused the text."
 
 
 class OutboxSmsBackend:
@@ -57,7 +90,7 @@ class TwilioSmsBackend:
     def send(self, message: Message) -> SendResult:
         sender = _twilio_sender(message.organisation_id)
         if not sender:
-            raise DeliveryError(
+            raise TransportError(
                 f"No SMS sender is set up for {message.organisation}. Ask an administrator to add a "
                 "Twilio Messaging Service SID or sender ID (Admin → Sender profiles).",
                 permanent=True,
@@ -72,17 +105,17 @@ class TwilioSmsBackend:
             )
         except TwilioRestException as error:
             if http_status_is_transient(error.status):
-                raise DeliveryError(f"Twilio answered {error.status}.", permanent=False) from error
-            raise DeliveryError(
+                raise TransportError(f"Twilio answered {error.status}.", permanent=False) from error
+            raise TransportError(
                 twilio_reason(error.code, error.msg),
                 permanent=True,
                 code=str(error.code or error.status),
                 opted_out=error.code == TWILIO_OPTED_OUT,
             ) from error
         except requests.Timeout as error:
-            raise DeliveryError("Twilio didn't answer in time.", permanent=False) from error
+            raise TransportError("Twilio didn't answer in time.", permanent=False) from error
         except requests.RequestException as error:
-            raise DeliveryError("Couldn't reach Twilio.", permanent=False) from error
+            raise TransportError("Couldn't reach Twilio.", permanent=False) from error
         return SendResult(provider_message_id=created.sid, provider_status=created.status or "queued")
 
 
@@ -95,15 +128,21 @@ def _twilio_sender(organisation_id: int) -> dict[str, str]:
     return {"from_": sender_id} if sender_id else {}
 
 
-BACKENDS = {"outbox": OutboxSmsBackend, "console": ConsoleSmsBackend, "twilio": TwilioSmsBackend}
+type SmsBackend = OutboxSmsBackend | ConsoleSmsBackend | TwilioSmsBackend
+
+BACKENDS: dict[str, type[SmsBackend]] = {
+    "outbox": OutboxSmsBackend,
+    "console": ConsoleSmsBackend,
+    "twilio": TwilioSmsBackend,
+}
 
 
 @cache
-def _backend(name: str, *configuration) -> OutboxSmsBackend | ConsoleSmsBackend | TwilioSmsBackend:
+def _backend(name: str, *configuration: object) -> SmsBackend:
     return BACKENDS[name]()
 
 
-def sms_backend():
+def sms_backend() -> SmsBackend:
     """The configured backend; one per process (the Twilio client keeps its connections)."""
     # Keyed by the settings it is built from, so a changed setting (in tests) builds a new one.
     return _backend(

@@ -1,4 +1,4 @@
-"""Email through Django's mail (an anymail backend in production): plain text and HTML.
+"""Email: through Django's mailers (an anymail backend in production), plain text and HTML.
 
 The provider's click and open tracking is off for every message: tracking rewrites links
 through the provider's servers, and a patient's booking link must reach no third party.
@@ -18,9 +18,8 @@ from django.template.loader import render_to_string
 
 from booking.calendar import appointment_calendar
 from booking.calendar import calendar_host as message_id_domain
-from messaging.delivery_errors import DeliveryError, SendResult
 from messaging.models import Message, SenderProfile
-from messaging.provider_errors import http_status_is_transient
+from messaging.transports.errors import SendResult, TransportError, http_status_is_transient
 
 
 def email_build(message: Message) -> AnymailMessage:
@@ -40,7 +39,7 @@ def email_build(message: Message) -> AnymailMessage:
         tags=["confirmation" if message.confirms_id else "message"],
     )
     email.attach_alternative(render_to_string("messaging/email/message.html", context), "text/html")
-    if message.confirms_id:
+    if message.confirms is not None:  # select_related by the claim; None without a query when unset
         email.attach(
             "appointment.ics",
             appointment_calendar(appointment=message.confirms, organisation=organisation),
@@ -49,7 +48,7 @@ def email_build(message: Message) -> AnymailMessage:
     return email
 
 
-class EmailBackend:
+class EmailTransport:
     name = "email"
 
     def send(self, message: Message) -> SendResult:
@@ -57,27 +56,27 @@ class EmailBackend:
         try:
             mailers.default.send_messages([email])
         except AnymailRecipientsRefused as error:
-            raise DeliveryError(
+            raise TransportError(
                 "The email service refused the address (it bounced before, or isn't valid).", permanent=True
             ) from error
         except AnymailAPIError as error:
             status = getattr(error, "status_code", None)
             if http_status_is_transient(status):
-                raise DeliveryError(f"The email service answered {status or 'nothing'}.", permanent=False) from error
-            raise DeliveryError(
+                raise TransportError(f"The email service answered {status or 'nothing'}.", permanent=False) from error
+            raise TransportError(
                 f"The email service refused the message: {error.describe_response() or error}", permanent=True
             ) from error
         except AnymailError as error:
             # Anything else anymail raises is a problem with our configuration or the message.
-            raise DeliveryError(f"The email couldn't be sent: {error}", permanent=True) from error
+            raise TransportError(f"The email couldn't be sent: {error}", permanent=True) from error
         except smtplib.SMTPRecipientsRefused as error:
-            raise DeliveryError("The mail server refused the address.", permanent=True) from error
+            raise TransportError("The mail server refused the address.", permanent=True) from error
         except (smtplib.SMTPException, OSError) as error:
-            raise DeliveryError("Couldn't reach the mail server.", permanent=False) from error
+            raise TransportError("Couldn't reach the mail server.", permanent=False) from error
         status = email.anymail_status
         if status.status and status.status <= {"rejected", "invalid"}:
             # Only when ANYMAIL_IGNORE_RECIPIENT_STATUS is on; otherwise anymail raised above.
-            raise DeliveryError(
+            raise TransportError(
                 "The email service refused the address (it bounced before, or isn't valid).", permanent=True
             )
         provider_id = status.message_id if isinstance(status.message_id, str) and status.message_id else ""
