@@ -9,9 +9,10 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from booking.models import AppointmentType, Organisation, Patient, Practitioner, SharingAgreement
+from booking.models import AppointmentType, BookingLink, Organisation, Patient, Practitioner, SharingAgreement
 from tests.factories import (
     AppointmentTypeFactory,
+    BookingLinkFactory,
     LocationFactory,
     OrganisationFactory,
     PatientFactory,
@@ -53,6 +54,13 @@ def make_practice(name: str = "Riverside") -> Practice:
         )
     patient = PatientFactory(organisation=organisation, first_name="Oliver", last_name="Smith")
     return Practice(organisation, user, patient, appointment_type, location, practitioner)
+
+
+def make_link(practice: Practice) -> BookingLink:
+    """An active link for the practice's patient, to its appointment type at its location."""
+    return BookingLinkFactory(
+        patient=practice.patient, appointment_type=practice.appointment_type, location=practice.location
+    )
 
 
 @dataclass

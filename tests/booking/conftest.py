@@ -5,13 +5,9 @@ from __future__ import annotations
 import pytest
 
 from booking.models import BookingLink
-from tests.factories import BookingLinkFactory
-from tests.scenarios import Practice
+from tests.scenarios import Practice, make_link
 
 
 @pytest.fixture
 def link(practice: Practice) -> BookingLink:
-    """An active link for the practice's patient, to its flu vaccinations at its surgery."""
-    return BookingLinkFactory(
-        patient=practice.patient, appointment_type=practice.appointment_type, location=practice.location
-    )
+    return make_link(practice)

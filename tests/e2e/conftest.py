@@ -23,6 +23,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 
+PHONE = {"width": 390, "height": 844}  # a phone's viewport, in CSS pixels
+
 # Playwright's sync API keeps an event loop in this thread; Django's ORM calls in the test
 # body are still synchronous, so allow them.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
