@@ -1,5 +1,6 @@
 """The shared scenarios: a practice with a member of staff, a patient, an appointment type with
-free slots; and a PCN hub sharing a type with it. The fixtures over them are in tests/conftest.py.
+free slots; a link for that patient; and a PCN hub sharing a type with the practice. The fixtures
+over them are in tests/conftest.py (and the booking folder's link in tests/booking/conftest.py).
 """
 
 from __future__ import annotations
