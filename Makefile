@@ -47,9 +47,13 @@ run: install
 	@echo "Nothing is sent from here: texts and emails the demo sends are at http://127.0.0.1:8000/dev/outbox/"
 	DEBUG=true $(MANAGE) runserver 127.0.0.1:8000
 
+# ruff, then types (mypy with django-stubs; the plugin loads the settings, which need DEBUG or
+# a SECRET_KEY), then the layers (import-linter: hero above messaging above booking, no circles).
 lint: install
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
+	DEBUG=true .venv/bin/mypy
+	.venv/bin/lint-imports
 
 format: install
 	.venv/bin/ruff check --fix .
@@ -74,4 +78,4 @@ db-stop:
 	@.venv/bin/python -m hero.embedded_postgres stop
 
 clean: db-stop
-	rm -rf .venv .tools node_modules static/build staticfiles .pytest_cache .ruff_cache
+	rm -rf .venv .tools node_modules static/build staticfiles .pytest_cache .ruff_cache .mypy_cache .import_linter_cache

@@ -9,40 +9,34 @@ from django.http import Http404
 from booking.audit import audit_record
 from booking.models import AuditEvent, Organisation, Patient, StaffMembership
 from booking.references import decode_reference
+from booking.users import AnyUser
+
+# Named sets of roles, for `organisation_ids_for`.
+ANY_ROLE = frozenset(StaffMembership.Role)
+# Unlocking links, the audit trail, message templates, sharing agreements.
+MANAGING_ROLES = frozenset({StaffMembership.Role.MANAGER, StaffMembership.Role.ADMIN})
+# The organisation's records in Django admin (booking/admin_scope.py).
+ADMIN_ROLES = frozenset({StaffMembership.Role.ADMIN})
 
 
-def staff_organisation_ids(user) -> list[int]:
-    """The organisations the user is a member of. Superusers act only where they are members too."""
-    if not getattr(user, "is_authenticated", False):
+def organisation_ids_for(user: AnyUser, *, roles: frozenset[str]) -> list[int]:
+    """The organisations where `user` has one of `roles`, by organisation name; [] for anonymous users.
+
+    Superusers act only where they are members too. The user's memberships are read once per
+    user object (one query per request, however many checks the request makes) and kept on
+    it, so a membership changed mid-request shows from the next request.
+    """
+    if not user.is_authenticated:
         return []
-    cached = getattr(user, "_staff_organisation_ids", None)
-    if cached is None:
-        cached = list(StaffMembership.objects.filter(user=user).values_list("organisation_id", flat=True))
-        user._staff_organisation_ids = cached
-    return cached
+    memberships: list[tuple[int, str]] | None = getattr(user, "_memberships", None)
+    if memberships is None:
+        memberships = list(StaffMembership.objects.filter(user_id=user.pk).values_list("organisation_id", "role"))
+        # On the user object, which lives for one request: no stale roles in the next one.
+        user._memberships = memberships  # type: ignore[attr-defined]
+    return [organisation_id for organisation_id, role in memberships if role in roles]
 
 
-MANAGING_ROLES = (StaffMembership.Role.MANAGER, StaffMembership.Role.ADMIN)
-
-
-def managed_organisation_ids(user) -> list[int]:
-    """Organisations where the user is a manager or admin: unlocking links, the audit trail."""
-    if not getattr(user, "is_authenticated", False):
-        return []
-    cached = getattr(user, "_managed_organisation_ids", None)
-    if cached is None:
-        cached = list(
-            StaffMembership.objects.filter(user=user, role__in=MANAGING_ROLES).values_list("organisation_id", flat=True)
-        )
-        user._managed_organisation_ids = cached
-    return cached
-
-
-def staff_organisations(user) -> list[Organisation]:
-    return list(Organisation.objects.filter(pk__in=staff_organisation_ids(user)).order_by("name"))
-
-
-def get_patient_for_staff(*, user, reference: str, ip_address: str | None = None) -> Patient:
+def get_patient_for_staff(*, user: AnyUser, reference: str, ip_address: str | None = None) -> Patient:
     """The patient with this reference in one of the user's organisations, or 404.
 
     Asking for another organisation's patient is recorded: it is either a bug or someone
@@ -56,7 +50,7 @@ def get_patient_for_staff(*, user, reference: str, ip_address: str | None = None
     )
     if patient is None:
         raise Http404("No such patient.")
-    if patient.organisation_id not in staff_organisation_ids(user):
+    if patient.organisation_id not in organisation_ids_for(user, roles=ANY_ROLE):
         audit_record(
             action=AuditEvent.Action.DENIED,
             actor=user,
@@ -69,12 +63,12 @@ def get_patient_for_staff(*, user, reference: str, ip_address: str | None = None
     return patient
 
 
-def managed_organisation(user, *, what: str) -> Organisation:
+def managed_organisation(user: AnyUser, *, what: str) -> Organisation:
     """The organisation this manager looks after (their first managed one); PermissionDenied if none.
 
     `what` names the page for the refusal: "Message templates are for managers."
     """
-    ids = managed_organisation_ids(user)
+    ids = organisation_ids_for(user, roles=MANAGING_ROLES)
     if not ids:
         raise PermissionDenied(f"{what} are for managers.")
     return Organisation.objects.get(pk=ids[0])

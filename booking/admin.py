@@ -20,7 +20,8 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html_join
 
-from booking.admin_scope import OrganisationScopedAdmin, admin_organisation_ids
+from booking.access import ADMIN_ROLES, organisation_ids_for
+from booking.admin_scope import OrganisationScopedAdmin
 from booking.appointments import appointment_cancel
 from booking.audit import audit_record
 from booking.links import booking_link_revoke, booking_link_unlock
@@ -389,7 +390,7 @@ class SharingAgreementAdmin(OrganisationScopedAdmin):
         # The partner may read the agreement; only the host (or a superuser) changes or ends it.
         if obj is None or request.user.is_superuser:
             return True
-        return cast(SharingAgreement, obj).host_id in admin_organisation_ids(request.user)
+        return cast(SharingAgreement, obj).host_id in organisation_ids_for(request.user, roles=ADMIN_ROLES)
 
     def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return super().has_change_permission(request, obj) and self._hosted_by_user(request, obj)

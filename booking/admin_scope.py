@@ -20,25 +20,7 @@ from django.db.models.options import Options
 from django.forms import ModelChoiceField, ModelMultipleChoiceField
 from django.http import Http404, HttpRequest
 
-from booking.models import StaffMembership
-from booking.users import AnyUser
-
-
-def admin_organisation_ids(user: AnyUser) -> list[int]:
-    """The organisations this user administers (role "admin"), cached on the user object."""
-    if not user.is_authenticated:
-        return []
-    cached = getattr(user, "_admin_organisation_ids", None)
-    if cached is None:
-        cached = list(
-            StaffMembership.objects.filter(user=user, role=StaffMembership.Role.ADMIN).values_list(
-                "organisation_id", flat=True
-            )
-        )
-        # Our cache on Django's User, which declares no such attribute (the object lives as long
-        # as the request, so the ids are read once a request).
-        user._admin_organisation_ids = cached  # type: ignore[attr-defined]
-    return cached
+from booking.access import ADMIN_ROLES, organisation_ids_for
 
 
 class OrganisationScopedAdmin(admin.ModelAdmin):
@@ -48,10 +30,10 @@ class OrganisationScopedAdmin(admin.ModelAdmin):
 
     def _is_organisation_admin(self, request: HttpRequest) -> bool:
         user = request.user
-        return bool(user.is_active and user.is_staff and admin_organisation_ids(user))
+        return bool(user.is_active and user.is_staff and organisation_ids_for(user, roles=ADMIN_ROLES))
 
     def _scope(self, request: HttpRequest) -> Q:
-        ids = admin_organisation_ids(request.user)
+        ids = organisation_ids_for(request.user, roles=ADMIN_ROLES)
         return reduce(or_, (Q(**{f"{lookup}__in": ids}) for lookup in self.organisation_lookups))
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:

@@ -11,15 +11,14 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.db import IntegrityError, OperationalError, models, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from booking.audit import audit_record
 from booking.exceptions import BookingBusy, LinkNotBookable, SlotNotAllowed, SlotTaken
-from booking.links import booking_link_patient_state
-from booking.models import Appointment, AuditEvent, BookingLink, SharingAgreement, Slot
+from booking.links import LinkState, booking_link_patient_state
+from booking.models import Appointment, AuditEvent, BookingLink, Slot
 from booking.signals import appointment_booked, appointment_cancelled
-from booking.slots import booking_window
+from booking.users import AnyUser
 
 LOCK_NOT_AVAILABLE = "55P03"
 
@@ -29,11 +28,13 @@ def appointment_book(
 ) -> Appointment:
     """Book `slot_id` through the link, in one transaction. Returns the appointment.
 
-    Locks the link row, re-checks the link (expiry, revocation, lock, already booked) and, for
-    a host's slot offered through a sharing agreement, that the agreement is still in force;
-    then claims the slot only if it is still free and fits the link (type, location,
-    practitioner, booking window). Sends `appointment_booked` after the commit.
-    Raises LinkNotBookable, SlotNotAllowed, SlotTaken, or BookingBusy on a lock timeout.
+    Locks the link row, re-checks the link (`booking_link_patient_state`: gone, expiry,
+    revocation, lock, already booked and, for a host's type, that the sharing agreement is still
+    in force); then claims the slot with one conditional UPDATE over the times the link offers
+    (`Slot.objects.offered_by`: still free, the link's type, location and practitioner, in the
+    booking window). Sends `appointment_booked` after the commit.
+    Raises LinkNotBookable (with its LinkState), SlotNotAllowed, SlotTaken, or BookingBusy on a
+    lock timeout.
     """
     now = now or timezone.now()
     try:
@@ -46,26 +47,14 @@ def appointment_book(
                 .first()
             )
             if link is None:
-                raise LinkNotBookable("revoked")
+                raise LinkNotBookable(LinkState.NOT_FOUND)
             state = booking_link_patient_state(link=link, now=now)
-            if state != "active":
+            if state != LinkState.ACTIVE:
                 raise LinkNotBookable(state)
-            if link.appointment_type.organisation_id != link.organisation_id and not _agreement_in_force(link):
-                raise LinkNotBookable("revoked")
 
-            earliest, latest = booking_window(appointment_type=link.appointment_type, now=now)
-            fits = Q(
-                pk=slot_id,
-                appointment_type_id=link.appointment_type_id,
-                location_id=link.location_id,
-                start__gte=earliest,
-                start__lt=latest,
-            )
-            if link.practitioner_id is not None:
-                fits &= Q(practitioner_id=link.practitioner_id)
-            claimed = Slot.objects.filter(fits, status=Slot.Status.FREE).update(status=Slot.Status.BOOKED)
-            if not claimed:
-                if Slot.objects.filter(fits).exists():
+            offered = Slot.objects.offered_by(link, now=now).filter(pk=slot_id)
+            if not offered.update(status=Slot.Status.BOOKED):
+                if Slot.objects.offered_by(link, now=now, taken_too=True).filter(pk=slot_id).exists():
                     raise SlotTaken()
                 raise SlotNotAllowed()
 
@@ -77,7 +66,7 @@ def appointment_book(
             except IntegrityError as error:
                 # The database's last guard: the link already has a booked appointment
                 # (say it was locked after booking and then unlocked as active).
-                raise LinkNotBookable("booked") from error
+                raise LinkNotBookable(LinkState.BOOKED) from error
             link.status = BookingLink.Status.BOOKED
             link.save(update_fields=["status"])
             audit_record(
@@ -95,19 +84,6 @@ def appointment_book(
     return appointment
 
 
-def _agreement_in_force(link: BookingLink) -> bool:
-    return (
-        SharingAgreement.objects.in_force()
-        .filter(
-            host_id=link.appointment_type.organisation_id,
-            partner_id=link.organisation_id,
-            appointment_types=link.appointment_type_id,
-            locations=link.location_id,
-        )
-        .exists()
-    )
-
-
 def booking_link_booked_appointment(*, link: BookingLink) -> Appointment | None:
     """The appointment a link booked (if still booked), with its slot's details."""
     return (
@@ -118,7 +94,7 @@ def booking_link_booked_appointment(*, link: BookingLink) -> Appointment | None:
     )
 
 
-def appointment_cancel(*, appointment: Appointment, actor) -> bool:
+def appointment_cancel(*, appointment: Appointment, actor: AnyUser) -> bool:
     """Cancel a booked appointment and free its slot. Returns whether it changed.
 
     Locks the slot row first so a cancel can't interleave with a booking of the same slot.

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.utils import timezone
 
-from booking.models import Appointment, AppointmentType, Organisation
+from booking.models import Appointment, Organisation
 
 _LINE_LIMIT = 75  # octets, before the line break (RFC 5545 3.1)
 
@@ -65,10 +65,10 @@ def appointment_calendar(*, appointment: Appointment, organisation: Organisation
     practitioner = slot.practitioner
     location = slot.location
     description = [f"Booking reference: {appointment.reference}", f"With {practitioner.name}"]
-    if appointment_type.mode == AppointmentType.Mode.VIDEO:
+    if appointment_type.is_video:
         where = "Video appointment"
         description.append(f"{organisation.name} will send you how to join the video call.")
-    elif appointment_type.mode == AppointmentType.Mode.TELEPHONE:
+    elif appointment_type.is_telephone:
         where = "Telephone appointment"
         description.append(f"{organisation.name} will phone you.")
     else:

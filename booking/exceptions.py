@@ -32,18 +32,14 @@ class SlotNotAllowed(BookingError):
 
 
 class LinkNotBookable(BookingError):
-    """The link can't book now; `state` says why: expired, revoked, locked or booked."""
+    """The link can't book now; `state`, a booking.links.LinkState, says why (and which page to show)."""
 
-    messages = {
-        "expired": "This link has expired.",
-        "revoked": "This link has been cancelled by the practice.",
-        "locked": "This link is locked because the date of birth was entered wrongly too many times.",
-        "booked": "This link has already been used to book an appointment.",
-    }
+    default_message = "This link can't be used to book now."
 
     def __init__(self, state: str) -> None:
+        # Typed as str, which LinkState is: booking.links imports this module, not the reverse.
         self.state = state
-        super().__init__(self.messages.get(state))
+        super().__init__(f"{self.default_message} ({state})")
 
 
 class BookingBusy(BookingError):

@@ -1,7 +1,11 @@
-"""Booking links: the state changes staff make to them.
+"""Booking links: issuing them, the state changes staff make, and the patient's side.
 
 Status changes are conditional UPDATEs (`... WHERE status IN (...)`), so two staff acting at
 once, or staff acting while the patient books, can't leave a link in a mixed state.
+
+On the patient's side, `booking_link_patient_state` says which page a link gets (a
+`LinkState`), and `booking_link_check_dob` applies both date-of-birth limits, per link and
+per client address.
 """
 
 from __future__ import annotations
@@ -9,14 +13,17 @@ from __future__ import annotations
 import enum
 import hmac
 import re
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from django.contrib.auth.models import User
 from django.db import models, transaction
 from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from booking.audit import audit_record
 from booking.exceptions import LinkNotAllowed
+from booking.formats import date_and_time
 from booking.models import (
     MAX_DOB_ATTEMPTS,
     Appointment,
@@ -24,11 +31,19 @@ from booking.models import (
     AuditEvent,
     BookingLink,
     Location,
+    Organisation,
     Patient,
     Practitioner,
     hash_token,
 )
-from booking.offers import appointment_type_offered_to, locations_offering, practitioners_offering
+from booking.offers import (
+    appointment_type_offered_to,
+    booking_link_still_shared,
+    locations_offering,
+    practitioners_offering,
+)
+from booking.throttle import dob_failure_record, dob_failures_exceeded
+from booking.users import AnyUser
 
 
 class LinkExpiry(models.TextChoices):
@@ -61,7 +76,7 @@ DEFAULT_EXPIRY = LinkExpiry.DAYS_14
 
 def booking_link_check(
     *,
-    organisation,
+    organisation: Organisation,
     appointment_type: AppointmentType,
     location: Location,
     practitioner: Practitioner | None,
@@ -95,7 +110,7 @@ def booking_link_issue(
     location: Location,
     practitioner: Practitioner | None,
     expiry: LinkExpiry,
-    created_by,
+    created_by: User | None,
     now: datetime | None = None,
 ) -> BookingLink:
     """Make a link for a patient of the sending organisation. Raises LinkNotAllowed.
@@ -124,8 +139,7 @@ def booking_link_state(*, link: BookingLink, appointment: Appointment | None, no
     """The link's status as staff read it: "Active, expires in 3 days", "Booked for ...", "Expired"."""
     now = now or timezone.now()
     if link.status == BookingLink.Status.BOOKED and appointment is not None:
-        start = timezone.localtime(appointment.slot.start)
-        return f"Booked for {start:%-d %b %Y at %H:%M}"
+        return f"Booked for {date_and_time(appointment.slot.start)}"
     if link.status == BookingLink.Status.REVOKED:
         return "Revoked"
     if link.status == BookingLink.Status.LOCKED:
@@ -150,7 +164,7 @@ REVOCABLE = (BookingLink.Status.ACTIVE, BookingLink.Status.LOCKED)
 UNLOCKABLE = (BookingLink.Status.LOCKED,)
 
 
-def booking_link_revoke(*, link: BookingLink, actor) -> bool:
+def booking_link_revoke(*, link: BookingLink, actor: AnyUser) -> bool:
     """Revoke an active or locked link so it can no longer book. Returns whether it changed.
 
     A booked link keeps its appointment: cancelling that is a separate act.
@@ -166,7 +180,7 @@ def booking_link_revoke(*, link: BookingLink, actor) -> bool:
     return bool(changed)
 
 
-def booking_link_unlock(*, link: BookingLink, actor) -> bool:
+def booking_link_unlock(*, link: BookingLink, actor: AnyUser) -> bool:
     """Unlock a link locked by wrong dates of birth, resetting its count. Returns whether it changed."""
     with transaction.atomic():
         # A link locked after it booked goes back to booked, not active: it has had its one booking.
@@ -220,6 +234,14 @@ class DobCheck(enum.Enum):
     MATCH = "match"
     MISMATCH = "mismatch"
     LOCKED = "locked"
+    # This client address has used up its wrong tries across links (booking/throttle.py).
+    TOO_MANY_TRIES = "too_many_tries"
+
+
+@dataclass(frozen=True)
+class DobResult:
+    check: DobCheck
+    tries_left: int
 
 
 def booking_link_verify_dob(*, link: BookingLink, date_of_birth: date, ip_address: str | None) -> tuple[DobCheck, int]:
@@ -265,18 +287,58 @@ def booking_link_verify_dob(*, link: BookingLink, date_of_birth: date, ip_addres
     return DobCheck.MISMATCH, MAX_DOB_ATTEMPTS - link.failed_attempts
 
 
-def booking_link_patient_state(*, link: BookingLink, now: datetime | None = None) -> str:
-    """What the patient's page should be: "active", "booked", "expired", "revoked" or "locked".
+def booking_link_check_dob(*, link: BookingLink, date_of_birth: date, ip_address: str | None) -> DobResult:
+    """Check a date of birth under both limits: the link's five tries and the address's.
 
-    A booked link stays "booked" after it expires, so the patient can still see their appointment.
+    An address that has used up its wrong tries across links (booking/throttle.py) is refused
+    before the date is compared, so it learns nothing more. Otherwise the link's own count
+    decides (`booking_link_verify_dob`, a counted conditional UPDATE of the link row), and a
+    wrong date also counts against the address. Returns MATCH, MISMATCH with the tries left,
+    LOCKED (the fifth wrong date, or already locked) or TOO_MANY_TRIES.
+    """
+    if dob_failures_exceeded(ip_address=ip_address):
+        return DobResult(DobCheck.TOO_MANY_TRIES, 0)
+    check, tries_left = booking_link_verify_dob(link=link, date_of_birth=date_of_birth, ip_address=ip_address)
+    if check is DobCheck.MATCH:
+        return DobResult(check, tries_left)
+    dob_failure_record(ip_address=ip_address)
+    if check is DobCheck.LOCKED or tries_left <= 0:
+        return DobResult(DobCheck.LOCKED, 0)
+    return DobResult(DobCheck.MISMATCH, tries_left)
+
+
+class LinkState(enum.StrEnum):
+    """Which page a patient opening a link gets. A str, so it compares equal to its value."""
+
+    ACTIVE = "active"
+    BOOKED = "booked"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+    LOCKED = "locked"
+    NOT_FOUND = "not_found"
+    # The link's type belongs to a host whose sharing agreement with the sender has ended.
+    AGREEMENT_ENDED = "agreement_ended"
+
+
+def booking_link_patient_state(*, link: BookingLink | None, now: datetime | None = None) -> LinkState:
+    """Which page the patient should see for this link (None: no such link).
+
+    A booked link stays BOOKED after it expires, or after its sharing agreement ends, so the
+    patient can still see their appointment. An active link for a host's type re-checks the
+    sharing agreement (one query; none for the sender's own types), so ending an agreement
+    stops links already sent.
     """
     now = now or timezone.now()
+    if link is None:
+        return LinkState.NOT_FOUND
     if link.status == BookingLink.Status.BOOKED:
-        return "booked"
+        return LinkState.BOOKED
     if link.status == BookingLink.Status.REVOKED:
-        return "revoked"
+        return LinkState.REVOKED
     if link.status == BookingLink.Status.LOCKED:
-        return "locked"
+        return LinkState.LOCKED
     if link.expires_at is not None and link.expires_at <= now:
-        return "expired"
-    return "active"
+        return LinkState.EXPIRED
+    if not booking_link_still_shared(link=link):
+        return LinkState.AGREEMENT_ENDED
+    return LinkState.ACTIVE

@@ -11,7 +11,7 @@ import contextlib
 import hashlib
 import secrets
 from collections.abc import Collection
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -26,6 +26,7 @@ from django.db.models.functions import Upper
 from django.urls import reverse
 from django.utils import timezone
 
+from booking.formats import date_and_time, time_of_day
 from booking.nhs_numbers import NhsNumberIsValid, normalise_nhs_number, validate_nhs_number
 from booking.phones import E164_PATTERN, format_phone_number_for_display, normalise_phone_number
 from booking.references import encode_reference
@@ -232,6 +233,22 @@ class AppointmentType(models.Model):
     def maximum_ahead(self) -> timedelta:
         return timedelta(days=self.maximum_days_ahead)
 
+    @property
+    def is_video(self) -> bool:
+        return self.mode == self.Mode.VIDEO
+
+    @property
+    def is_telephone(self) -> bool:
+        return self.mode == self.Mode.TELEPHONE
+
+    def booking_window(self, *, now: datetime) -> tuple[datetime, datetime]:
+        """The span a patient opening a link at `now` may book in: [now + notice, now + days ahead).
+
+        A link's expiry doesn't shorten it: a patient who opens the link on its last day may still
+        choose any time in the window; only the link must be alive when they book.
+        """
+        return now + self.minimum_notice, now + self.maximum_ahead
+
 
 # --- Rotas and slots -------------------------------------------------------------------------
 
@@ -288,7 +305,7 @@ class Rota(models.Model):
         days = ", ".join(Weekday(day).label[:3] for day in sorted(self.weekdays or []))
         return (
             f"{self.practitioner.name}: {self.appointment_type.name} at {self.location.name}, "
-            f"{days} {self.start_time:%H:%M}–{self.end_time:%H:%M}"
+            f"{days} {time_of_day(self.start_time)} to {time_of_day(self.end_time)}"
         )
 
     def clean(self) -> None:
@@ -313,6 +330,44 @@ class Rota(models.Model):
 class SlotQuerySet(models.QuerySet):
     def free(self) -> SlotQuerySet:
         return self.filter(status=Slot.Status.FREE)
+
+    def offered(
+        self,
+        *,
+        appointment_type: AppointmentType,
+        location_id: int,
+        practitioner_id: int | None,
+        now: datetime,
+        taken_too: bool = False,
+    ) -> SlotQuerySet:
+        """The times a link with these settings offers when opened at `now`: the one rule.
+
+        Free slots of the type, at the location (with the practitioner, if one is set), starting
+        inside the type's booking window. The patient's times page, the builder's "N free times"
+        and the booking's conditional UPDATE all read it here. `taken_too` keeps booked and
+        blocked ones as well, so a booking that lost its slot can tell "just taken" from "never
+        offered".
+        """
+        earliest, latest = appointment_type.booking_window(now=now)
+        slots = self.filter(
+            appointment_type_id=appointment_type.pk,
+            location_id=location_id,
+            start__gte=earliest,
+            start__lt=latest,
+        )
+        if practitioner_id is not None:
+            slots = slots.filter(practitioner_id=practitioner_id)
+        return slots if taken_too else slots.free()
+
+    def offered_by(self, link: BookingLink, *, now: datetime, taken_too: bool = False) -> SlotQuerySet:
+        """The times `link` offers at `now` (see `offered`). Reads `link.appointment_type`."""
+        return self.offered(
+            appointment_type=link.appointment_type,
+            location_id=link.location_id,
+            practitioner_id=link.practitioner_id,
+            now=now,
+            taken_too=taken_too,
+        )
 
 
 class Slot(models.Model):
@@ -364,8 +419,7 @@ class Slot(models.Model):
         ]
 
     def __str__(self) -> str:
-        local = timezone.localtime(self.start)
-        return f"{local:%a %d %b %Y %H:%M} {self.appointment_type.name} with {self.practitioner.name}"
+        return f"{date_and_time(self.start)}: {self.appointment_type.name} with {self.practitioner.name}"
 
     def clean(self) -> None:
         if self.start and self.end and self.end <= self.start:
@@ -450,6 +504,11 @@ class Patient(models.Model):
     @property
     def full_name(self) -> str:
         return f"{self.first_name} {self.last_name}"
+
+    @property
+    def reference(self) -> str:
+        """The patient's id in staff URLs (booking/access.py `get_patient_for_staff` reads it)."""
+        return encode_reference(self.pk, namespace="patient") if self.pk else ""
 
     @property
     def nhs_number_for_display(self) -> str:
@@ -619,10 +678,6 @@ class BookingLink(models.Model):
         return reverse("booking:link", kwargs={"token": self.token})
 
     @property
-    def is_expired(self) -> bool:
-        return self.expires_at is not None and self.expires_at <= timezone.now()
-
-    @property
     def reference(self) -> str:
         return encode_reference(self.pk, namespace="link") if self.pk else ""
 
@@ -739,4 +794,4 @@ class AuditEvent(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_action_display()} at {timezone.localtime(self.created_at):%d %b %Y %H:%M}"
+        return f"{self.get_action_display()}, {date_and_time(self.created_at)}"

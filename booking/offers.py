@@ -1,7 +1,8 @@
 """What an organisation can offer patients: its own self-bookable types and those shared with it.
 
 Reads only. A type shared by a host (say a PCN hub) comes with the host's locations named in
-the agreement; practitioners are those with an active rota for that type at that location.
+the agreement; practitioners are those with an active rota for that type at that location. A
+link for a host's type keeps working only while such an agreement is in force.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from booking.models import AppointmentType, Location, Organisation, Practitioner, SharingAgreement
+from booking.models import AppointmentType, BookingLink, Location, Organisation, Practitioner, SharingAgreement
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,7 @@ class OfferedType:
         return f"{self.appointment_type.name} ({self.host.name})"
 
 
-def _agreements_for(organisation: Organisation) -> QuerySet[SharingAgreement]:
+def _agreements_for(organisation: Organisation | int) -> QuerySet[SharingAgreement]:
     return SharingAgreement.objects.in_force().filter(partner=organisation)
 
 
@@ -89,4 +90,24 @@ def locations_offered_to(*, organisation: Organisation) -> QuerySet[Location]:
         .filter(Q(organisation=organisation) | Q(sharing_agreements__in=_agreements_for(organisation)))
         .distinct()
         .order_by("name")
+    )
+
+
+def booking_link_still_shared(*, link: BookingLink) -> bool:
+    """Whether the link's type and location are still the sender's to offer.
+
+    Always true for the sender's own types (no query). For a host's type, whether an agreement
+    in force still shares that type at that location with the sender: one query. Reads
+    `link.appointment_type`.
+    """
+    if link.appointment_type.organisation_id == link.organisation_id:
+        return True
+    return (
+        _agreements_for(link.organisation_id)
+        .filter(
+            host_id=link.appointment_type.organisation_id,
+            appointment_types=link.appointment_type_id,
+            locations=link.location_id,
+        )
+        .exists()
     )

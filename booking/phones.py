@@ -1,4 +1,8 @@
-"""Phone numbers: parsed with phonenumbers, stored in E.164 (+447700900123)."""
+"""Phone numbers: parsed with phonenumbers, stored in E.164 (+447700900123).
+
+`normalise_phone_number` is the one way a number from outside (a form, the admin, a
+provider's webhook) becomes the stored form; the database's check constraints hold the shape.
+"""
 
 from __future__ import annotations
 

@@ -1,9 +1,13 @@
-"""Slots: generating them from rotas, and the changes staff make to them."""
+"""Slots: generating them from rotas, the changes staff make to them, and reading the free times.
+
+Which times a link offers is one rule, `Slot.objects.offered` (booking/models.py); the
+readers here shape its rows for the pages that show them.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -12,9 +16,9 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from booking.bank_holidays import is_bank_holiday, known_until
+from booking.formats import LONDON
 from booking.models import AppointmentType, BookingLink, Location, Practitioner, Rota, Slot
 
-LONDON = ZoneInfo("Europe/London")
 UTC = ZoneInfo("UTC")
 
 
@@ -34,7 +38,7 @@ class SlotGenerationResult:
         )
 
 
-def london_datetime(day: date, wall_time) -> datetime | None:
+def london_datetime(day: date, wall_time: time) -> datetime | None:
     """The aware instant for a London wall-clock time, or None if that time doesn't exist.
 
     On the spring change 01:00–01:59 never happens; on the autumn change 01:00–01:59 happens
@@ -139,15 +143,6 @@ def slots_unblock(*, slots: QuerySet[Slot]) -> int:
     return slots.filter(status=Slot.Status.BLOCKED).update(status=Slot.Status.FREE)
 
 
-def booking_window(*, appointment_type: AppointmentType, now: datetime) -> tuple[datetime, datetime]:
-    """The span a patient opening a link at `now` may book in: [now + notice, now + days ahead).
-
-    A link's expiry doesn't shorten it: a patient who opens the link on its last day may still
-    choose any time in the window; only the link must be alive when they book.
-    """
-    return now + appointment_type.minimum_notice, now + appointment_type.maximum_ahead
-
-
 def slot_count_available(
     *,
     appointment_type: AppointmentType,
@@ -156,31 +151,12 @@ def slot_count_available(
     now: datetime | None = None,
 ) -> int:
     """How many free times a link with these settings would offer if opened `now`. One query."""
-    earliest, latest = booking_window(appointment_type=appointment_type, now=now or timezone.now())
-    slots = Slot.objects.filter(
+    return Slot.objects.offered(
         appointment_type=appointment_type,
-        location=location,
-        status=Slot.Status.FREE,
-        start__gte=earliest,
-        start__lt=latest,
-    )
-    if practitioner is not None:
-        slots = slots.filter(practitioner=practitioner)
-    return slots.count()
-
-
-def _available(*, link: BookingLink, now: datetime | None) -> QuerySet[Slot]:
-    earliest, latest = booking_window(appointment_type=link.appointment_type, now=now or timezone.now())
-    slots = Slot.objects.filter(
-        appointment_type_id=link.appointment_type_id,
-        location_id=link.location_id,
-        status=Slot.Status.FREE,
-        start__gte=earliest,
-        start__lt=latest,
-    )
-    if link.practitioner_id is not None:
-        slots = slots.filter(practitioner_id=link.practitioner_id)
-    return slots
+        location_id=location.pk,
+        practitioner_id=practitioner.pk if practitioner is not None else None,
+        now=now or timezone.now(),
+    ).count()
 
 
 def slot_list_available(*, link: BookingLink, now: datetime | None = None, limit: int = 2000) -> list[Slot]:
@@ -189,7 +165,7 @@ def slot_list_available(*, link: BookingLink, now: datetime | None = None, limit
     One query, with the practitioner and location joined, ordered by start.
     """
     return list(
-        _available(link=link, now=now)
+        Slot.objects.offered_by(link, now=now or timezone.now())
         .select_related("practitioner", "location")
         .fetch_mode(models.FETCH_RAISE)
         .order_by("start", "pk")[:limit]
@@ -209,14 +185,18 @@ def slot_times_available(*, link: BookingLink, now: datetime | None = None, limi
     building a Slot, a Practitioner and a Location for each cost several times the query
     itself (docs/benchmarks.md), so this reads the three columns the page shows. One query.
     """
-    rows = _available(link=link, now=now).order_by("start", "pk").values_list("pk", "start", "practitioner__name")
+    rows = (
+        Slot.objects.offered_by(link, now=now or timezone.now())
+        .order_by("start", "pk")
+        .values_list("pk", "start", "practitioner__name")
+    )
     return [FreeTime(*row) for row in rows[:limit]]
 
 
 def slot_find_available(*, link: BookingLink, slot_id: int, now: datetime | None = None) -> Slot | None:
     """One of the link's free times, with its practitioner and location, or None. One query."""
     return (
-        _available(link=link, now=now)
+        Slot.objects.offered_by(link, now=now or timezone.now())
         .select_related("practitioner", "location")
         .fetch_mode(models.FETCH_RAISE)
         .filter(pk=slot_id)

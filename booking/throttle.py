@@ -1,7 +1,7 @@
 """Failed date-of-birth tries per client address, across links, in the shared cache.
 
-Each link locks after five wrong dates by itself (booking/links.py); this limit stops one
-address trying a few dates on each of many links. It lives in Django's cache, which
+Each link locks after five wrong dates by itself; this limit stops one address trying a few
+dates on each of many links. booking/links.py `booking_link_check_dob` applies both. It lives in Django's cache, which
 settings point at a store every web process shares (the database cache by default, Redis
 when CACHE_URL says so): a per-process memory store would give each gunicorn worker its own
 count.

@@ -14,7 +14,7 @@ from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from booking.models import Appointment, AppointmentType
+from booking.models import Appointment
 from messaging.channels import channel_options
 from messaging.delivery import DeliveryEnqueue
 from messaging.models import Channel, Message
@@ -47,15 +47,9 @@ def confirmation_send(*, appointment_id: int, enqueue: DeliveryEnqueue) -> Messa
     channel = next((channel for channel in preferred if options[channel].available), None)
     if channel is None:
         return None
-    start = timezone.localtime(appointment.slot.start)
     body = render_to_string(
         "messaging/confirmation.txt",
-        {
-            "appointment": appointment,
-            "start": start,
-            "is_video": appointment.slot.appointment_type.mode == AppointmentType.Mode.VIDEO,
-            "practice": appointment.patient.organisation,
-        },
+        {"appointment": appointment, "practice": appointment.patient.organisation},
     ).strip()
     if channel == Channel.SMS:
         body = sms_normalise(body)

@@ -29,8 +29,8 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
-from django.utils.formats import time_format
 
+from booking.formats import time_of_day
 from booking.patients import patients_opt_out
 from messaging.channels import channel_options
 from messaging.models import Channel, Message, MessageStatusEvent
@@ -171,9 +171,7 @@ def _record_failure(message: Message, error: TransportError, *, enqueue: Deliver
     else:
         status = Message.Status.QUEUED
         next_attempt_at = now + retry_delay(attempt)
-        reason = (
-            f"Not sent yet: {error.reason} Trying again at {time_format(timezone.localtime(next_attempt_at), 'H:i')}."
-        )
+        reason = f"Not sent yet: {error.reason} Trying again at {time_of_day(next_attempt_at)}."
         changes = {"next_attempt_at": next_attempt_at}
     with transaction.atomic():
         if error.opted_out:

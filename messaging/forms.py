@@ -208,7 +208,8 @@ class ComposeForm(forms.Form):
             # No type yet (or no JavaScript to narrow the list as one is chosen): every location
             # the practice can offer anything at; sending checks the pair.
             location.queryset = locations_offered_to(organisation=organisation)
-        self.appointment_type_is_video = bool(chosen_type and chosen_type.mode == AppointmentType.Mode.VIDEO)
+        # What the dialog's hints read (a video appointment still has a location).
+        self.chosen_type: AppointmentType | None = chosen_type
 
     def _chosen(self, model: type[_M], field: str) -> _M | None:
         raw = (self.data.get(self.add_prefix(field)) if self.is_bound else self.initial.get(field)) or ""
@@ -222,9 +223,6 @@ class ComposeForm(forms.Form):
     @property
     def chosen_action(self) -> str:
         return (self.cleaned_data.get("action") if hasattr(self, "cleaned_data") else "") or "send"
-
-    def link_fields_filled(self) -> bool:
-        return bool(self.cleaned_data.get("appointment_type") or self.cleaned_data.get("location"))
 
     def clean(self) -> dict[str, Any]:
         super().clean()

@@ -6,6 +6,7 @@ import uuid
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -92,7 +93,7 @@ def message_check(*, patient: Patient, channel: str, body: str, link: LinkSettin
 
 def message_send(
     *,
-    sender,
+    sender: User,
     patient: Patient,
     channel: str,
     body: str,

@@ -15,13 +15,13 @@ gets 200, so the provider stops retrying, and changes nothing.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable
 from functools import wraps
 
 from anymail import urls as anymail_urls
 from anymail.exceptions import AnymailWebhookValidationFailure
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden, QueryDict
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -29,7 +29,7 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
 from booking.patients import patients_opt_out
-from booking.phones import E164_PATTERN
+from booking.phones import normalise_phone_number
 from messaging.models import Channel, Message
 from messaging.status_reports import StatusReport, message_find_for_report, message_status_report
 from messaging.transports.sms import TWILIO_OPTED_OUT, twilio_reason
@@ -57,8 +57,6 @@ TWILIO_STATUSES = {
 # Twilio's standard opt-out and opt-in keywords: the whole text, any case.
 STOP_KEYWORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
 START_KEYWORDS = frozenset({"START", "YES", "UNSTOP"})
-
-E164 = re.compile(E164_PATTERN)
 
 
 def twilio_signature_is_valid(request: HttpRequest) -> bool:
@@ -158,9 +156,13 @@ def twilio_inbound_opt_out(params: QueryDict) -> bool | None:
 
 def twilio_inbound_record(*, params: QueryDict) -> int:
     """Opt the sender out of texts (STOP) or back in (START); how many patient records changed."""
-    mobile = (params.get("From") or "").strip()
     opted_out = twilio_inbound_opt_out(params)
-    if opted_out is None or not E164.match(mobile) or not _from_our_twilio_account(params):
+    try:
+        # In the stored form, so it finds the patients; a short code or a sender name isn't one.
+        mobile = normalise_phone_number(params.get("From") or "")
+    except ValidationError:
+        mobile = ""
+    if opted_out is None or not mobile or not _from_our_twilio_account(params):
         return 0
     keyword = (params.get("Body") or "").strip().upper()[:20]
     return patients_opt_out(

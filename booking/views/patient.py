@@ -24,19 +24,20 @@ from django.views.decorators.http import require_http_methods, require_safe
 from booking.appointments import appointment_book, booking_link_booked_appointment
 from booking.calendar import appointment_calendar
 from booking.exceptions import BookingBusy, LinkNotBookable, SlotNotAllowed, SlotTaken
+from booking.formats import LONDON, day_label, time_of_day, today_in_london
 from booking.forms import DateOfBirthForm, slot_id_from_reference
 from booking.http import client_ip
 from booking.links import (
     DobCheck,
+    LinkState,
+    booking_link_check_dob,
     booking_link_find,
     booking_link_patient_state,
     booking_link_record_opened,
-    booking_link_verify_dob,
 )
-from booking.models import AppointmentType, BookingLink
+from booking.models import BookingLink
 from booking.references import encode_reference
-from booking.slots import LONDON, FreeTime, slot_find_available, slot_times_available
-from booking.throttle import dob_failure_record, dob_failures_exceeded
+from booking.slots import FreeTime, slot_find_available, slot_times_available
 
 VERIFIED_SESSION_KEY = "booking_verified_links"
 VERIFIED_IDLE = timedelta(minutes=30)
@@ -47,9 +48,11 @@ ONE_PAGE_LIMIT = 30
 # The pages for links that can't be used, whoever opens them. None of them says anything
 # about the patient, so they show before the date of birth.
 STATE_PAGES = {
-    "expired": ("booking/link_expired.html", 410),
-    "revoked": ("booking/link_revoked.html", 410),
-    "locked": ("booking/link_locked.html", 403),
+    LinkState.NOT_FOUND: ("booking/link_not_found.html", 404),
+    LinkState.EXPIRED: ("booking/link_expired.html", 410),
+    LinkState.REVOKED: ("booking/link_revoked.html", 410),
+    LinkState.AGREEMENT_ENDED: ("booking/link_agreement_ended.html", 410),
+    LinkState.LOCKED: ("booking/link_locked.html", 403),
 }
 
 
@@ -91,68 +94,44 @@ def _mark_verified(request: HttpRequest, link: BookingLink, now: datetime) -> No
 # --- Shared steps -----------------------------------------------------------------------------
 
 
-def _not_found(request: HttpRequest) -> HttpResponse:
-    return render(request, "booking/link_not_found.html", status=404)
-
-
-def _state_page(request: HttpRequest, link: BookingLink, state: str) -> HttpResponse:
-    template, status = STATE_PAGES[state]
-    return render(request, template, {"organisation": link.organisation}, status=status)
+def _state_page(request: HttpRequest, link: BookingLink | None, state: str) -> HttpResponse:
+    template, status = STATE_PAGES[LinkState(state)]
+    # An unknown link has no practice to name: the page says "your GP practice".
+    return render(request, template, {"organisation": link.organisation if link else None}, status=status)
 
 
 def _start_url(token: str) -> str:
     return reverse("booking:link", kwargs={"token": token})
 
 
-def _open_verified(
-    request: HttpRequest, token: str, *, allow: tuple[str, ...]
-) -> tuple[BookingLink | None, HttpResponse | None]:
+def _open_verified(request: HttpRequest, token: str, *, allow: LinkState) -> BookingLink | HttpResponse:
     """The link for a page behind the date of birth, or the response to send instead.
 
-    Unknown tokens get "Link not found"; expired, revoked and locked links their own pages; an
-    unverified (or lapsed) browser goes back to the date of birth; a link in a state the page
-    doesn't serve goes to the page that does (times while active, booked once booked).
+    Unknown tokens get "Link not found"; expired, revoked, locked and no-longer-shared links
+    their own pages; an unverified (or lapsed) browser goes back to the date of birth; a link
+    in a state the page doesn't serve goes to the page that does (times while active, booked
+    once booked).
     """
     link = booking_link_find(token)
-    if link is None:
-        return None, _not_found(request)
     now = timezone.now()
     state = booking_link_patient_state(link=link, now=now)
-    if state in STATE_PAGES:
-        return None, _state_page(request, link, state)
+    if link is None or state in STATE_PAGES:
+        return _state_page(request, link, state)
     if not _is_verified(request, link, now):
-        return None, redirect(_start_url(token))
-    if state not in allow:
-        return None, redirect(_after_verification_url(token, state))
-    return link, None
+        return redirect(_start_url(token))
+    if state != allow:
+        return redirect(_after_verification_url(token, state))
+    return link
 
 
-def _after_verification_url(token: str, state: str) -> str:
-    return reverse("booking:booked" if state == "booked" else "booking:times", kwargs={"token": token})
+def _after_verification_url(token: str, state: LinkState) -> str:
+    return reverse("booking:booked" if state == LinkState.BOOKED else "booking:times", kwargs={"token": token})
 
 
 # --- Presenting times -------------------------------------------------------------------------
 
 
-def time_label(moment: datetime) -> str:
-    """NHS.UK style: 9am, 9:30am, midday, 2:15pm, midnight."""
-    local = timezone.localtime(moment, LONDON)
-    if local.minute == 0 and local.hour == 12:
-        return "midday"
-    if local.minute == 0 and local.hour == 0:
-        return "midnight"
-    hour = local.hour % 12 or 12
-    suffix = "am" if local.hour < 12 else "pm"
-    return f"{hour}{suffix}" if local.minute == 0 else f"{hour}:{local.minute:02d}{suffix}"
-
-
-def day_label(day: date, *, today: date) -> str:
-    """Tuesday 1 December, with the year when it isn't this year."""
-    label = f"{day:%A} {day.day} {day:%B}"
-    return label if day.year == today.year else f"{label} {day.year}"
-
-
-@dataclass
+@dataclass(frozen=True)
 class SlotChoice:
     reference: str
     time: str
@@ -178,11 +157,10 @@ class TimesPage:
 
 
 def _choice(slot: FreeTime, today: date, *, day: str | None = None) -> SlotChoice:
-    local = slot.start.astimezone(LONDON)
     return SlotChoice(
         reference=encode_reference(slot.pk, namespace="slot"),
-        time=time_label(local),
-        day=day_label(local.date(), today=today) if day is None else day,
+        time=time_of_day(slot.start),
+        day=day_label(slot.start, today=today) if day is None else day,
         practitioner=slot.practitioner_name,
     )
 
@@ -227,23 +205,19 @@ def times_page(*, slots: list[FreeTime], week: int, today: date) -> TimesPage:
 
 
 def _render_times(
-    request: HttpRequest, link: BookingLink, *, week: int = 0, error: str = "", status: int = 200
+    request: HttpRequest, link: BookingLink, *, token: str, week: int = 0, error: str = "", status: int = 200
 ) -> HttpResponse:
-    now = timezone.now()
-    today = timezone.localdate(now, LONDON)
-    slots = slot_times_available(link=link, now=now)
-    page = times_page(slots=slots, week=week, today=today)
+    slots = slot_times_available(link=link, now=timezone.now())
+    page = times_page(slots=slots, week=week, today=today_in_london())
     return render(
         request,
         "booking/times.html",
         {
             "organisation": link.organisation,
             "link": link,
-            "token": request.resolver_match.kwargs["token"],
+            "token": token,
             "page": page,
             "error": error,
-            "is_video": link.appointment_type.mode == AppointmentType.Mode.VIDEO,
-            "is_telephone": link.appointment_type.mode == AppointmentType.Mode.TELEPHONE,
         },
         status=status,
     )
@@ -257,10 +231,10 @@ def _render_times(
 def booking_link(request: HttpRequest, token: str) -> HttpResponse:
     """The short link: the date-of-birth page (GET), and the check itself (POST)."""
     link = booking_link_find(token)
-    if link is None:
-        return _not_found(request)
     now = timezone.now()
     state = booking_link_patient_state(link=link, now=now)
+    if link is None:
+        return _state_page(request, None, state)
     if request.method == "POST":
         return _check_date_of_birth(request, link, token=token, state=state, now=now)
     booking_link_record_opened(link=link, ip_address=client_ip(request))
@@ -284,26 +258,24 @@ def _render_date_of_birth(
 
 
 def _check_date_of_birth(
-    request: HttpRequest, link: BookingLink, *, token: str, state: str, now: datetime
+    request: HttpRequest, link: BookingLink, *, token: str, state: LinkState, now: datetime
 ) -> HttpResponse:
     if state in STATE_PAGES:
         return _state_page(request, link, state)
-    ip_address = client_ip(request)
-    if dob_failures_exceeded(ip_address=ip_address):
-        return render(request, "booking/too_many_tries.html", {"organisation": link.organisation}, status=429)
     form = DateOfBirthForm(request.POST, today=timezone.localdate(now, LONDON))
     if not form.is_valid():
         return _render_date_of_birth(request, link, token=token, form=form)
-    result, tries_left = booking_link_verify_dob(
-        link=link, date_of_birth=form.cleaned_data["date_of_birth"], ip_address=ip_address
+    result = booking_link_check_dob(
+        link=link, date_of_birth=form.cleaned_data["date_of_birth"], ip_address=client_ip(request)
     )
-    if result is DobCheck.MATCH:
+    if result.check is DobCheck.MATCH:
         _mark_verified(request, link, now)
         return redirect(_after_verification_url(token, state))
-    dob_failure_record(ip_address=ip_address)
-    if result is DobCheck.LOCKED or tries_left <= 0:
-        return _state_page(request, link, "locked")
-    tries = f"{tries_left} {'try' if tries_left == 1 else 'tries'}"
+    if result.check is DobCheck.TOO_MANY_TRIES:
+        return render(request, "booking/too_many_tries.html", {"organisation": link.organisation}, status=429)
+    if result.check is DobCheck.LOCKED:
+        return _state_page(request, link, LinkState.LOCKED)
+    tries = f"{result.tries_left} {'try' if result.tries_left == 1 else 'tries'}"
     return _render_date_of_birth(
         request,
         link,
@@ -316,30 +288,33 @@ def _check_date_of_birth(
 @never_cache
 @require_safe
 def times(request: HttpRequest, token: str) -> HttpResponse:
-    link, response = _open_verified(request, token, allow=("active",))
-    if response is not None:
-        return response
-    return _render_times(request, link, week=_week_param(request.GET.get("week")))
+    link = _open_verified(request, token, allow=LinkState.ACTIVE)
+    if isinstance(link, HttpResponse):
+        return link
+    return _render_times(request, link, token=token, week=_week_param(request.GET.get("week")))
 
 
 @never_cache
 @require_http_methods(["GET", "HEAD", "POST"])
 def confirm(request: HttpRequest, token: str) -> HttpResponse:
     """GET shows the chosen time with "Book appointment"; POST books it."""
-    link, response = _open_verified(request, token, allow=("active",))
-    if response is not None:
-        return response
+    link = _open_verified(request, token, allow=LinkState.ACTIVE)
+    if isinstance(link, HttpResponse):
+        return link
     if request.method == "POST":
         return _book(request, link, token=token)
     slot_id = slot_id_from_reference(request.GET.get("slot"))
     if slot_id is None:
-        return _render_times(request, link, error="Choose a time")
+        return _render_times(request, link, token=token, error="Choose a time")
     slot = slot_find_available(link=link, slot_id=slot_id)
     if slot is None:
         return _render_times(
-            request, link, error="Sorry, that time is no longer available. Choose another time.", status=409
+            request,
+            link,
+            token=token,
+            error="Sorry, that time is no longer available. Choose another time.",
+            status=409,
         )
-    today = timezone.localdate(timezone.now(), LONDON)
     return render(
         request,
         "booking/confirm.html",
@@ -348,10 +323,7 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
             "link": link,
             "token": token,
             "slot": slot,
-            "choice": _choice(FreeTime(slot.pk, slot.start, slot.practitioner.name), today),
-            "end_time": time_label(slot.end),
-            "is_video": link.appointment_type.mode == AppointmentType.Mode.VIDEO,
-            "is_telephone": link.appointment_type.mode == AppointmentType.Mode.TELEPHONE,
+            "choice": _choice(FreeTime(slot.pk, slot.start, slot.practitioner.name), today_in_london()),
         },
     )
 
@@ -367,7 +339,7 @@ def _book(request: HttpRequest, link: BookingLink, *, token: str) -> HttpRespons
     try:
         appointment_book(link_id=link.pk, slot_id=slot_id, ip_address=client_ip(request))
     except SlotTaken as error:
-        return _render_times(request, link, error=error.message, status=409)
+        return _render_times(request, link, token=token, error=error.message, status=409)
     except SlotNotAllowed as error:
         return render(request, "booking/slot_not_allowed.html", {**context, "message": error.message}, status=400)
     except LinkNotBookable as error:
@@ -387,15 +359,13 @@ def _book(request: HttpRequest, link: BookingLink, *, token: str) -> HttpRespons
 @never_cache
 @require_safe
 def booked(request: HttpRequest, token: str) -> HttpResponse:
-    link, response = _open_verified(request, token, allow=("booked",))
-    if response is not None:
-        return response
+    link = _open_verified(request, token, allow=LinkState.BOOKED)
+    if isinstance(link, HttpResponse):
+        return link
     appointment = booking_link_booked_appointment(link=link)
     if appointment is None:
         # Booked, then cancelled by the practice: the link has done its one booking.
         return render(request, "booking/link_used.html", {"organisation": link.organisation}, status=410)
-    slot = appointment.slot
-    start = timezone.localtime(slot.start, LONDON)
     return render(
         request,
         "booking/booked.html",
@@ -403,13 +373,8 @@ def booked(request: HttpRequest, token: str) -> HttpResponse:
             "organisation": link.organisation,
             "token": token,
             "appointment": appointment,
-            "slot": slot,
-            "appointment_type": slot.appointment_type,
-            "date": f"{start:%A} {start.day} {start:%B} {start.year}",
-            "start_time": time_label(slot.start),
-            "end_time": time_label(slot.end),
-            "is_video": slot.appointment_type.mode == AppointmentType.Mode.VIDEO,
-            "is_telephone": slot.appointment_type.mode == AppointmentType.Mode.TELEPHONE,
+            "slot": appointment.slot,
+            "appointment_type": appointment.slot.appointment_type,
         },
     )
 
@@ -417,9 +382,9 @@ def booked(request: HttpRequest, token: str) -> HttpResponse:
 @never_cache
 @require_safe
 def appointment_ics(request: HttpRequest, token: str) -> HttpResponse:
-    link, response = _open_verified(request, token, allow=("booked",))
-    if response is not None:
-        return response
+    link = _open_verified(request, token, allow=LinkState.BOOKED)
+    if isinstance(link, HttpResponse):
+        return link
     appointment = booking_link_booked_appointment(link=link)
     if appointment is None:
         return redirect(reverse("booking:booked", kwargs={"token": token}))
@@ -437,4 +402,4 @@ def link_not_found(request: HttpRequest, rest: str = "") -> HttpResponse:
     if len(rest) > 1 and rest.endswith("/") and rest.count("/") == 1:
         # Some apps add a slash to the end of a link they show.
         return redirect(_start_url(rest[:-1]))
-    return _not_found(request)
+    return _state_page(request, None, LinkState.NOT_FOUND)

@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
-from booking.access import managed_organisation, managed_organisation_ids, staff_organisation_ids
+from booking.access import ANY_ROLE, MANAGING_ROLES, managed_organisation, organisation_ids_for
 from booking.audit import audit_record_many
 from booking.forms import SharingAgreementForm
 from booking.http import client_ip
@@ -29,7 +29,7 @@ PER_PAGE = 25
 @login_required
 def audit_trail(request: HttpRequest) -> HttpResponse:
     """The organisation's audit trail, for its managers: who did what to whose record, when."""
-    organisation_ids = managed_organisation_ids(request.user)
+    organisation_ids = organisation_ids_for(request.user, roles=MANAGING_ROLES)
     if not organisation_ids:
         raise PermissionDenied("The audit trail is for managers.")
     events = (
@@ -50,7 +50,7 @@ def appointments(request: HttpRequest) -> HttpResponse:
     run the clinic; a practice sees its own patients' bookings wherever they are. Showing them
     is recorded in the audit trail, one event per patient shown.
     """
-    organisation_ids = staff_organisation_ids(request.user)
+    organisation_ids = organisation_ids_for(request.user, roles=ANY_ROLE)
     booked = (
         Appointment.objects.filter(
             status=Appointment.Status.BOOKED, slot__start__gte=timezone.now() - timedelta(hours=12)

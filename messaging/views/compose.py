@@ -19,15 +19,15 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from booking.access import get_patient_for_staff, staff_organisation_ids
+from booking.access import ANY_ROLE, get_patient_for_staff, organisation_ids_for
 from booking.audit import audit_record
 from booking.http import client_ip
 from booking.links import LinkExpiry
 from booking.models import AuditEvent, Patient
 from booking.offers import OfferedType
 from booking.patients import patient_search
-from booking.references import encode_reference
 from booking.slots import slot_count_available
+from booking.users import SignedInRequest
 from messaging.exceptions import MessageNotSent
 from messaging.forms import COMPOSE_STEPS, ComposeForm, ComposeState
 from messaging.models import Channel
@@ -39,21 +39,13 @@ from messaging.tokens import link_url_length, sms_length_of_body
 LINK_FIELDS = ("appointment_type", "location", "practitioner", "link_expiry")
 
 
-def patient_reference(patient: Patient) -> str:
-    return encode_reference(patient.pk, namespace="patient")
-
-
 @never_cache
 @login_required
 @require_GET
 def patient_results(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "")
-    patients = list(patient_search(organisation_ids=staff_organisation_ids(request.user), query=query))
-    context = {
-        "patients": patients,
-        "results": [(patient, patient_reference(patient)) for patient in patients],
-        "query": query.strip(),
-    }
+    patients = list(patient_search(organisation_ids=organisation_ids_for(request.user, roles=ANY_ROLE), query=query))
+    context = {"patients": patients, "query": query.strip()}
     if request.headers.get("HX-Request"):
         return render(request, "messaging/_patient_results.html", context)
     return render(request, "messaging/choose_patient.html", context)
@@ -99,7 +91,7 @@ def _link_context(*, state: ComposeState, offered_types: list[OfferedType]) -> d
 @never_cache
 @login_required
 @require_http_methods(["GET", "POST"])
-def compose(request: HttpRequest) -> HttpResponse:
+def compose(request: SignedInRequest) -> HttpResponse:
     reference = request.GET.get("patient") or request.POST.get("patient") or ""
     if not reference:
         return render(request, "messaging/choose_patient.html", {"patients": [], "query": ""})
@@ -144,7 +136,7 @@ def _render_compose(request: HttpRequest, *, form: ComposeForm, state: ComposeSt
     """The builder page: `form` for its fields and errors, `state` for the counts, the link and the dialog."""
     context = {
         "patient": form.patient,
-        "patient_ref": patient_reference(form.patient),
+        "patient_ref": form.patient.reference,
         "form": form,
         "show_invite": state.invite_open,
         "link_added": state.link_added,
@@ -177,7 +169,6 @@ def link_fields(request: HttpRequest) -> HttpResponse:
     context = {
         "form": form,
         "patient": patient,
-        "appointment_type_is_video": form.appointment_type_is_video,
         "link_added": state.link_added,
         **_link_context(state=state, offered_types=form.offered_types),
     }

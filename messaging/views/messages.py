@@ -2,60 +2,74 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
+
 from django.conf import settings
 from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Prefetch
+from django.db.models import Prefetch, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from booking.access import managed_organisation_ids, staff_organisation_ids
+from booking.access import ANY_ROLE, MANAGING_ROLES, organisation_ids_for
 from booking.links import booking_link_revoke, booking_link_state, booking_link_unlock
 from booking.models import Appointment, BookingLink
 from booking.references import decode_reference
+from booking.users import AnyUser
 from messaging.models import Message
 
 RECENT_ON_HOME = 10
 PER_PAGE = 25
 
 
-def _messages_for(user):
+def _messages_for(user: AnyUser) -> QuerySet[Message]:
     booked = Appointment.objects.filter(status=Appointment.Status.BOOKED).select_related("slot")
     return (
-        Message.objects.filter(organisation_id__in=staff_organisation_ids(user))
+        Message.objects.filter(organisation_id__in=organisation_ids_for(user, roles=ANY_ROLE))
         .select_related("patient", "booking_link")
         .prefetch_related(Prefetch("booking_link__appointments", queryset=booked, to_attr="booked_appointments"))
         .order_by("-created_at", "-pk")
     )
 
 
-def _with_link_states(messages_list, *, managed_ids=()):
-    for message in messages_list:
-        message.can_unlock = message.organisation_id in managed_ids
+@dataclass(frozen=True)
+class MessageRow:
+    """A sent message as the lists and the message page show it."""
+
+    message: Message
+    link_state: str  # "Active, expires in 3 days", "Booked for ...", "Booking confirmation" or ""
+    can_unlock: bool  # the user manages the sending organisation
+
+
+def message_rows(messages: Iterable[Message], *, user: AnyUser) -> list[MessageRow]:
+    """Rows for messages from `_messages_for` (their link's booked appointment prefetched). No queries."""
+    managed = organisation_ids_for(user, roles=MANAGING_ROLES)
+    rows = []
+    for message in messages:
         link = message.booking_link
         if link is not None:
             appointments = getattr(link, "booked_appointments", [])
-            message.link_state = booking_link_state(link=link, appointment=appointments[0] if appointments else None)
+            link_state = booking_link_state(link=link, appointment=appointments[0] if appointments else None)
         else:
-            message.link_state = "Booking confirmation" if message.confirms_id else ""
-    return messages_list
+            link_state = "Booking confirmation" if message.confirms_id else ""
+        rows.append(MessageRow(message, link_state, can_unlock=message.organisation_id in managed))
+    return rows
 
 
 @never_cache
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    recent = _with_link_states(
-        list(_messages_for(request.user)[:RECENT_ON_HOME]), managed_ids=managed_organisation_ids(request.user)
-    )
+    recent = message_rows(_messages_for(request.user)[:RECENT_ON_HOME], user=request.user)
     return render(
         request,
         "messaging/home.html",
-        {"recent_messages": recent, "is_manager": bool(managed_organisation_ids(request.user))},
+        {"recent_rows": recent, "is_manager": bool(organisation_ids_for(request.user, roles=MANAGING_ROLES))},
     )
 
 
@@ -63,8 +77,11 @@ def home(request: HttpRequest) -> HttpResponse:
 @login_required
 def message_list(request: HttpRequest) -> HttpResponse:
     page = Paginator(_messages_for(request.user), PER_PAGE).get_page(request.GET.get("page"))
-    _with_link_states(page.object_list, managed_ids=managed_organisation_ids(request.user))
-    return render(request, "messaging/message_list.html", {"page": page})
+    return render(
+        request,
+        "messaging/message_list.html",
+        {"page": page, "rows": message_rows(page.object_list, user=request.user)},
+    )
 
 
 def _get_message_for_staff(request: HttpRequest, reference: str) -> Message:
@@ -79,11 +96,13 @@ def _get_message_for_staff(request: HttpRequest, reference: str) -> Message:
 @login_required
 def message_detail(request: HttpRequest, reference: str) -> HttpResponse:
     message = _get_message_for_staff(request, reference)
-    _with_link_states([message], managed_ids=managed_organisation_ids(request.user))
+    (row,) = message_rows([message], user=request.user)
     history = list(message.status_events.all())
     in_outbox = settings.DEBUG  # nothing leaves a development install: /dev/outbox shows it
     return render(
-        request, "messaging/message_detail.html", {"message": message, "history": history, "in_outbox": in_outbox}
+        request,
+        "messaging/message_detail.html",
+        {"message": message, "row": row, "history": history, "in_outbox": in_outbox},
     )
 
 
@@ -91,7 +110,7 @@ def _get_link_for_staff(request: HttpRequest, reference: str) -> BookingLink:
     pk = decode_reference(reference, namespace="link")
     link = (
         BookingLink.objects.select_related("patient", "organisation")
-        .filter(pk=pk, organisation_id__in=staff_organisation_ids(request.user))
+        .filter(pk=pk, organisation_id__in=organisation_ids_for(request.user, roles=ANY_ROLE))
         .first()
         if pk is not None
         else None
@@ -123,7 +142,7 @@ def link_revoke(request: HttpRequest, reference: str) -> HttpResponse:
 @require_POST
 def link_unlock(request: HttpRequest, reference: str) -> HttpResponse:
     link = _get_link_for_staff(request, reference)
-    if link.organisation_id not in managed_organisation_ids(request.user):
+    if link.organisation_id not in organisation_ids_for(request.user, roles=MANAGING_ROLES):
         raise PermissionDenied("Only a manager can unlock a link.")
     if booking_link_unlock(link=link, actor=request.user):
         flash.success(request, f"Link for {link.patient.full_name} unlocked: they can try their date of birth again.")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.utils import timezone
@@ -52,13 +52,12 @@ class TestLinkStatus:
             practitioner=practice.practitioner,
             location=practice.location,
             appointment_type=practice.appointment_type,
-            start=timezone.now() + timedelta(days=5),
-            end=timezone.now() + timedelta(days=5, minutes=10),
+            start=datetime(2030, 6, 3, 13, 15, tzinfo=UTC),  # 2:15pm in London (BST)
+            end=datetime(2030, 6, 3, 13, 25, tzinfo=UTC),
             status=Slot.Status.BOOKED,
         )
         AppointmentFactory(slot=slot, patient=practice.patient, booking_link=message.booking_link)
-        local = timezone.localtime(slot.start)
-        assert f"Booked for {local:%-d %b %Y at %H:%M}" in staff_client.get("/messages/").content.decode()
+        assert "Booked for Monday 3 June 2030 at 2:15pm" in staff_client.get("/messages/").content.decode()
 
     def test_the_list_makes_the_same_queries_for_3_or_30_messages(
         self, staff_client, practice, django_assert_max_num_queries
