@@ -1,4 +1,5 @@
-"""Texts: the SMS backends, like Django's email backends, one of them chosen by settings.SMS_BACKEND.
+"""Texts: the SMS backends, like Django's email backends, one of them chosen by settings.SMS_BACKEND
+(by name, or a class's dotted path like EMAIL_BACKEND).
 
 - outbox: development. Sends nothing; the Message row already holds what was sent, and
   /dev/outbox shows it (DEBUG only), so a person trying the demo can open their link.
@@ -15,10 +16,12 @@ from __future__ import annotations
 
 import logging
 from functools import cache
+from typing import Protocol
 
 import requests
 from django.conf import settings
 from django.urls import reverse
+from django.utils.module_loading import import_string
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
@@ -128,7 +131,13 @@ def _twilio_sender(organisation_id: int) -> dict[str, str]:
     return {"from_": sender_id} if sender_id else {}
 
 
-type SmsBackend = OutboxSmsBackend | ConsoleSmsBackend | TwilioSmsBackend
+class SmsBackend(Protocol):
+    name: str
+
+    def send(self, message: Message) -> SendResult:
+        """Hand `message` to the provider; raises TransportError when it didn't take it."""
+        ...
+
 
 BACKENDS: dict[str, type[SmsBackend]] = {
     "outbox": OutboxSmsBackend,
@@ -139,7 +148,8 @@ BACKENDS: dict[str, type[SmsBackend]] = {
 
 @cache
 def _backend(name: str, *configuration: object) -> SmsBackend:
-    return BACKENDS[name]()
+    backend_class: type[SmsBackend] = BACKENDS[name] if name in BACKENDS else import_string(name)
+    return backend_class()
 
 
 def sms_backend() -> SmsBackend:
