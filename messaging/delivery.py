@@ -37,6 +37,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from booking.formats import time_of_day
+from booking.models import Organisation
 from booking.patients import patients_opt_out
 from messaging.channels import channel_options
 from messaging.models import Channel, Message, MessageStatusEvent
@@ -202,7 +203,12 @@ def _record_failure(message: Message, error: TransportError, *, enqueue: Deliver
         changes = {"next_attempt_at": next_attempt_at}
     with transaction.atomic():
         if error.opted_out:
-            patients_opt_out(mobile=message.to_address, why="The SMS provider says the number opted out.")
+            # The patient opted out of the sender this message went from: this organisation's.
+            patients_opt_out(
+                mobile=message.to_address,
+                organisations=Organisation.objects.filter(pk=message.organisation_id),
+                why="The SMS provider says the number opted out.",
+            )
         # Only our own claim: a worker whose lease lapsed while it waited (another worker took
         # the message over) records nothing and queues no retry.
         ours = Message.objects.filter(pk=message.pk, attempts=attempt, status=Message.Status.SENDING)

@@ -1,4 +1,5 @@
-"""What staff send: message templates, and each message as a row before it is delivered."""
+"""What staff send: message templates, and each message as a row before it is delivered; the ids of
+texts patients sent us (so a STOP or START acts once)."""
 
 from __future__ import annotations
 
@@ -186,3 +187,18 @@ class SenderProfile(models.Model):
 
     def __str__(self) -> str:
         return f"Sender for {self.organisation}"
+
+
+class InboundText(models.Model):
+    """A text a patient sent to one of our numbers that changed (or could have changed) their opt-out.
+
+    Kept by Twilio's id only, nothing the patient wrote: the unique id makes a second post of
+    the same text (Twilio retrying, or someone replaying a signed request after the patient
+    texted START) change nothing (messaging/webhooks.py).
+    """
+
+    provider_message_id = models.CharField(max_length=64, unique=True)
+    received_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.provider_message_id

@@ -19,6 +19,7 @@ from messaging.delivery import message_claim, message_deliver, retry_delay
 from messaging.models import Message, MessageStatusEvent, SenderProfile
 from messaging.sending import LinkSettings, message_send
 from messaging.tasks import deliver_message, delivery_enqueue, messages_requeue
+from tests.factories import PatientFactory
 from tests.fakes.twilio import Answer, Hang, Refuse, Slow
 
 DATABASE_TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
@@ -118,6 +119,17 @@ class TestPermanentFailures:
         practice.patient.refresh_from_db()
         assert practice.patient.sms_opted_out
         assert AuditEvent.objects.filter(action=AuditEvent.Action.OPTED_OUT, patient=practice.patient).exists()
+
+    def test_twilios_opted_out_error_changes_only_the_sending_organisations_record(
+        self, practice, other_practice, fake_twilio
+    ):
+        elsewhere = PatientFactory(organisation=other_practice.organisation, mobile=practice.patient.mobile)
+        fake_twilio.always(Refuse(21610))
+        send_sms(practice)
+        practice.patient.refresh_from_db()
+        elsewhere.refresh_from_db()
+        assert practice.patient.sms_opted_out
+        assert not elsewhere.sms_opted_out
 
     def test_staff_see_the_reason_on_the_message_page(self, practice, fake_twilio, client):
         fake_twilio.always(Refuse(21614))
