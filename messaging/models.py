@@ -13,6 +13,7 @@ from django.db.models.functions import Now
 from django.utils import timezone
 
 from booking.models import Appointment, BookingLink, Organisation, Patient
+from booking.names import name_check, validate_name
 from booking.phones import E164_PATTERN
 from booking.references import encode_reference
 
@@ -24,7 +25,7 @@ class Channel(models.TextChoices):
 
 class MessageTemplate(models.Model):
     organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="message_templates")
-    name = models.CharField(max_length=100)
+    name = models.CharField(max_length=100, validators=[validate_name])
     body = models.TextField(
         help_text="Tokens: {{Patient First Name}}, {{Practice Name}}, {{Appointment Link}}.",
     )
@@ -38,6 +39,7 @@ class MessageTemplate(models.Model):
                 name="message_template_unique_name_per_organisation",
                 violation_error_message="This organisation already has a template with that name.",
             ),
+            name_check(field="name", name="message_template_name_printable"),
         ]
 
     def __str__(self) -> str:
