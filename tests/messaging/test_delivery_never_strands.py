@@ -3,7 +3,7 @@
 Whatever a transport raises (a ValueError like Django's refused header, a KeyError, the Twilio
 client's own error, a timeout) or however its worker dies, every message ends sent, or failed
 with a reason staff can read, and no message is tried more than DELIVERY_MAX_ATTEMPTS times.
-The workers are real processes on this test's database (tests/messaging/test_workers.py); the
+The workers are real processes on this test's database (tests/workers.py); the
 test plays the scheduler, running the sweep and starting a worker when one died.
 
 Every wait is for a condition with a generous deadline, never a fixed sleep, and nothing
@@ -22,8 +22,8 @@ from messaging.models import Message
 from messaging.sending import message_send
 from messaging.tasks import messages_requeue
 from tests.factories import PatientFactory
-from tests.messaging.test_workers import DATABASE_TASKS, DEADLINE_SECONDS, LEASE_SECONDS, Workers, all_final
 from tests.scenarios import make_practice
+from tests.workers import DATABASE_TASKS, DEADLINE_SECONDS, LEASE_SECONDS, Workers, all_final
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
