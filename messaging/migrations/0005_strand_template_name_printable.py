@@ -9,7 +9,7 @@ CONTROL_CHARACTERS = r"[\x00-\x1f\x7f-\x9f\u2028\u2029]"
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("booking", "0006_strand_names_printable"),
+        ("booking", "0007_strand_names_printable"),
         ("messaging", "0004_strand_inbound_text"),
     ]
 

@@ -9,7 +9,7 @@ CONTROL_CHARACTERS = r"[\x00-\x1f\x7f-\x9f\u2028\u2029]"
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("booking", "0005_organisation_uses_nhs_identity_no_sms_sender_name"),
+        ("booking", "0006_doblimit_attempt_count"),
     ]
 
     operations = [
