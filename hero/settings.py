@@ -76,6 +76,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # After the messages, to say why someone was signed out.
+    "hero.sessions.StaffSessionMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: it turns a sign-in it refused into the "too many failed
     # sign-ins" page (hero/sign_in.py).
@@ -200,6 +202,14 @@ AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "booking.http.client_ip"
 AXES_LOCKOUT_CALLABLE = "hero.sign_in.sign_in_locked_out"
 AXES_HTTP_RESPONSE_CODE = 429
+
+# Staff sessions (hero/sessions.py) end after this long without a request, this long after
+# signing in, and when the browser closes: a practice PC is often shared.
+STAFF_SESSION_IDLE_MINUTES = env.int("STAFF_SESSION_IDLE_MINUTES", default=20)
+STAFF_SESSION_MAX_HOURS = env.int("STAFF_SESSION_MAX_HOURS", default=10)
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+# The stored session lasts no longer than the longest a staff session may.
+SESSION_COOKIE_AGE = STAFF_SESSION_MAX_HOURS * 60 * 60
 
 # Password reset requests (hero/sign_in.py), counted per email address and per client address
 # (higher: a practice's staff share one address).
