@@ -306,5 +306,9 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     # Django's own console handler would print each record a second time through the root.
-    "loggers": {"django": {"handlers": [], "propagate": True}},
+    "loggers": {
+        "django": {"handlers": [], "propagate": True},
+        # Failures and lockouts (WARNING) only; axes' INFO lines narrate every sign-in.
+        "axes": {"level": "WARNING"},
+    },
 }

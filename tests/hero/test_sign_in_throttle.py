@@ -7,10 +7,12 @@ from datetime import timedelta
 import pytest
 import time_machine
 from axes.models import AccessAttempt
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
 from booking.models import AuditEvent, StaffMembership
+from tests.concurrency import race
 from tests.factories import OrganisationFactory, StaffMembershipFactory, UserFactory
 
 PASSWORD = "correct-horse-battery"  # tests/factories.py UserFactory's
@@ -195,3 +197,25 @@ class TestAudit:
 
         assert not AuditEvent.objects.exists()
         assert AccessAttempt.objects.count() == 5  # axes' own record keeps them
+
+
+@pytest.mark.django_db(transaction=True)
+def test_twenty_simultaneous_wrong_passwords_are_all_counted_and_lock_the_account():
+    """Hostile test 4, sign-in half: a burst of parallel guesses, each in its own connection.
+
+    Axes checks the count before the password and counts after it, so guesses that arrive
+    together are all checked (a burst is as wide as the server's workers; docs/security.md);
+    none is lost from the count, and the account is locked for the whole cool-off after it.
+    """
+    StaffMembershipFactory(user=UserFactory(username="reception"))
+
+    def guess(n: int) -> int:
+        return sign_in(Client(), "reception", f"guess-{n}", address="198.51.100.66").status_code
+
+    statuses = race(guess, threads=20)
+
+    assert all(isinstance(status, int) for status in statuses), statuses
+    # No failure lost to the race: each one that reached the password check is on the row.
+    checked = AuditEvent.objects.filter(action=AuditEvent.Action.SIGN_IN_FAILED).count()
+    assert AccessAttempt.objects.get().failures_since_start == checked >= 5
+    assert sign_in(Client(), "reception", PASSWORD, address="198.51.100.66").status_code == 429
