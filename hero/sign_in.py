@@ -9,8 +9,8 @@ its own limit) and also writes the audit trail: every failure the password was c
 and the try that locks. Tries refused during a lockout are not checked, counted or audited,
 so hammering a locked account writes nothing.
 
-Password reset requests are limited per client address and per email address with the
-shared-cache counters of booking/rate_limits.py. The page says the same whatever the email
+Password reset requests are limited per client address (an IPv6 address's /64) and per email
+address, each counted per hour with booking/throttle.py's `attempts_record`. The page says the same whatever the email
 address: an email is sent only to an active account with that address, and a request over the
 email address's limit is dropped without saying so.
 """
@@ -34,7 +34,7 @@ from django.shortcuts import render
 from booking.audit import audit_record_for_accounts
 from booking.http import client_ip
 from booking.models import AuditEvent
-from booking.rate_limits import RateLimit, rate_limit_take
+from booking.throttle import address_bucket, attempts_record
 
 
 class AxesRequest(HttpRequest):
@@ -120,24 +120,25 @@ def sign_in_locked_out(
     )
 
 
-def _reset_limits() -> tuple[RateLimit, RateLimit]:
-    return (
-        RateLimit("password-reset-address", settings.PASSWORD_RESET_ADDRESS_LIMIT_PER_HOUR, 60 * 60),
-        RateLimit("password-reset-email", settings.PASSWORD_RESET_EMAIL_LIMIT_PER_HOUR, 60 * 60),
-    )
+RESET_WINDOW_SECONDS = 60 * 60
 
 
 class LimitedPasswordResetView(PasswordResetView):
     """Django's password reset request, limited per client address and per email address."""
 
     def form_valid(self, form: PasswordResetForm) -> HttpResponse:
-        per_address, per_email = _reset_limits()
         ip_address = client_ip(self.request)
-        if not rate_limit_take(rate_limit=per_address, key=ip_address or "unknown"):
+        asked_from_address = attempts_record(
+            key=f"password-reset-address:{address_bucket(ip_address)}", window_seconds=RESET_WINDOW_SECONDS
+        )
+        if asked_from_address > settings.PASSWORD_RESET_ADDRESS_LIMIT_PER_HOUR:
             # Says nothing about the email address: the address asking is over its limit.
             return render(self.request, "registration/password_reset_limited.html", status=429)
         email = form.cleaned_data["email"]
-        if not rate_limit_take(rate_limit=per_email, key=email.casefold()):
+        asked_for_email = attempts_record(
+            key=f"password-reset-email:{email.casefold()}", window_seconds=RESET_WINDOW_SECONDS
+        )
+        if asked_for_email > settings.PASSWORD_RESET_EMAIL_LIMIT_PER_HOUR:
             # The same page as when it is sent: the limit must not tell which addresses exist.
             return HttpResponseRedirect(self.get_success_url())
         audit_record_for_accounts(

@@ -8,12 +8,12 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import axe_violations
-from tests.e2e.test_send_message import PASSWORD, practice  # noqa: F401 -- the fixture
+from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_five_wrong_passwords_lock_sign_in_and_the_page_says_what_to_do(axe_page, practice):  # noqa: F811
+def test_five_wrong_passwords_lock_sign_in_and_the_page_says_what_to_do(axe_page, practice):
     page = axe_page
     page.goto("/accounts/login/")
     for attempt in range(5):

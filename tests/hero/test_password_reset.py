@@ -16,11 +16,6 @@ def ask(client, email, *, address="203.0.113.10"):
     return client.post(RESET, {"email": email}, REMOTE_ADDR=address)
 
 
-@pytest.fixture
-def account(db):
-    return StaffMembershipFactory(user=UserFactory(username="reception", email="reception@riverside.example")).user
-
-
 @pytest.mark.django_db
 class TestPasswordReset:
     def test_the_page_is_in_our_layout(self, client):
@@ -28,7 +23,7 @@ class TestPasswordReset:
         assert "<h1>Reset your password</h1>" in page
         assert 'class="nhsuk-header' in page
 
-    def test_known_and_unknown_addresses_get_the_same_answer(self, client, account):
+    def test_known_and_unknown_addresses_get_the_same_answer(self, client, reception_account):
         known = ask(client, "reception@riverside.example")
         unknown = ask(client, "nobody@riverside.example")
 
@@ -38,13 +33,13 @@ class TestPasswordReset:
         done = client.get(reverse("password_reset_done")).content.decode()
         assert "If a staff account uses that email address" in done
 
-    def test_requests_for_one_email_address_are_limited_without_saying_so(self, client, account):
+    def test_requests_for_one_email_address_are_limited_without_saying_so(self, client, reception_account):
         responses = [ask(client, "reception@riverside.example", address=f"198.51.100.{n}") for n in range(1, 9)]
 
         assert {response.status_code for response in responses} == {302}
         assert len(mail.outbox) == 5
 
-    def test_requests_from_one_client_address_are_limited(self, client, account):
+    def test_requests_from_one_client_address_are_limited(self, client, reception_account):
         responses = [ask(client, f"someone-{n}@example.com") for n in range(20)]
         assert {response.status_code for response in responses} == {302}
 
@@ -56,8 +51,8 @@ class TestPasswordReset:
         assert ask(client, "reception@riverside.example", address="198.51.100.1").status_code == 302
         assert len(mail.outbox) == 1
 
-    def test_a_request_for_an_account_is_on_its_managers_audit_trail(self, client, account):
-        organisation = account.memberships.get().organisation
+    def test_a_request_for_an_account_is_on_its_managers_audit_trail(self, client, reception_account):
+        organisation = reception_account.memberships.get().organisation
         manager = UserFactory(username="manager")
         StaffMembershipFactory(user=manager, organisation=organisation, role=StaffMembership.Role.MANAGER)
 
@@ -73,7 +68,7 @@ class TestPasswordReset:
         assert "Password reset requested" in page
         assert "Not signed in (account reception)" in page
 
-    def test_the_emailed_link_lets_the_password_be_changed(self, client, account):
+    def test_the_emailed_link_lets_the_password_be_changed(self, client, reception_account):
         ask(client, "reception@riverside.example")
         (message,) = mail.outbox
         link = next(word for word in message.body.split() if "/accounts/reset/" in word)
@@ -86,5 +81,5 @@ class TestPasswordReset:
             follow=True,
         )
         assert "<h1>Password changed</h1>" in done.content.decode()
-        account.refresh_from_db()
-        assert account.check_password("a-new-long-passphrase")
+        reception_account.refresh_from_db()
+        assert reception_account.check_password("a-new-long-passphrase")

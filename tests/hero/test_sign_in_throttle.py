@@ -13,9 +13,8 @@ from django.utils import timezone
 
 from booking.models import AuditEvent, StaffMembership
 from tests.concurrency import race
-from tests.factories import OrganisationFactory, StaffMembershipFactory, UserFactory
+from tests.factories import PASSWORD, OrganisationFactory, StaffMembershipFactory, UserFactory
 
-PASSWORD = "correct-horse-battery"  # tests/factories.py UserFactory's
 LOGIN = "/accounts/login/"
 
 
@@ -27,15 +26,9 @@ def signed_in(client) -> bool:
     return "_auth_user_id" in client.session
 
 
-@pytest.fixture
-def account(db):
-    membership = StaffMembershipFactory(user=UserFactory(username="reception"))
-    return membership.user
-
-
 @pytest.mark.django_db
 class TestLockout:
-    def test_thirty_wrong_passwords_then_the_right_one_is_refused(self, client, account):
+    def test_thirty_wrong_passwords_then_the_right_one_is_refused(self, client, reception_account):
         responses = [sign_in(client, "reception", f"guess-{n}") for n in range(30)]
         # The first four are the form's own error; from the fifth the lockout page.
         assert [r.status_code for r in responses[:4]] == [200] * 4
@@ -46,7 +39,7 @@ class TestLockout:
         assert response.status_code == 429
         assert not signed_in(client)
 
-    def test_the_locked_out_page_says_what_to_do_in_our_layout(self, client, account):
+    def test_the_locked_out_page_says_what_to_do_in_our_layout(self, client, reception_account):
         for n in range(5):
             response = sign_in(client, "reception", f"guess-{n}")
 
@@ -57,7 +50,7 @@ class TestLockout:
         assert 'class="nhsuk-header' in page
         assert "Content-Security-Policy" in response.headers
 
-    def test_the_right_password_before_the_limit_signs_in_and_clears_that_count(self, client, account):
+    def test_the_right_password_before_the_limit_signs_in_and_clears_that_count(self, client, reception_account):
         for n in range(4):
             sign_in(client, "reception", f"guess-{n}")
         assert sign_in(client, "reception", PASSWORD).status_code == 302
@@ -67,7 +60,7 @@ class TestLockout:
             assert sign_in(client, "reception", f"typo-{n}").status_code == 200
         assert sign_in(client, "reception", PASSWORD).status_code == 302
 
-    def test_another_address_still_signs_in_below_the_accounts_own_limit(self, client, account):
+    def test_another_address_still_signs_in_below_the_accounts_own_limit(self, client, reception_account):
         for n in range(5):
             sign_in(client, "reception", f"guess-{n}", address="198.51.100.7")
 
@@ -76,7 +69,7 @@ class TestLockout:
         assert response.status_code == 302
         assert signed_in(client)
 
-    def test_guesses_spread_over_many_addresses_lock_the_account(self, client, account):
+    def test_guesses_spread_over_many_addresses_lock_the_account(self, client, reception_account):
         for n in range(10):
             sign_in(client, "reception", f"guess-{n}", address=f"198.51.100.{n + 1}")
 
@@ -85,7 +78,7 @@ class TestLockout:
         assert response.status_code == 429
         assert not signed_in(client)
 
-    def test_one_address_trying_many_accounts_is_locked_but_no_other_address(self, client, account):
+    def test_one_address_trying_many_accounts_is_locked_but_no_other_address(self, client, reception_account):
         # One password tried on many accounts: a few tries each, never an account's own limit.
         for n in range(30):
             sign_in(client, f"user-{n % 10}", "Winter2026!", address="198.51.100.66")
@@ -93,7 +86,7 @@ class TestLockout:
         assert sign_in(client, "reception", PASSWORD, address="198.51.100.66").status_code == 429
         assert sign_in(client, "reception", PASSWORD, address="203.0.113.10").status_code == 302
 
-    def test_a_lockout_ends_after_the_cool_off(self, client, account):
+    def test_a_lockout_ends_after_the_cool_off(self, client, reception_account):
         start = timezone.now()
         with time_machine.travel(start, tick=False) as clock:
             for n in range(5):
@@ -103,7 +96,7 @@ class TestLockout:
             clock.shift(timedelta(minutes=2))
             assert sign_in(client, "reception", PASSWORD).status_code == 302
 
-    def test_tries_refused_during_a_lockout_neither_extend_it_nor_write_anything(self, client, account):
+    def test_tries_refused_during_a_lockout_neither_extend_it_nor_write_anything(self, client, reception_account):
         start = timezone.now()
         with time_machine.travel(start, tick=False) as clock:
             for n in range(5):
@@ -131,7 +124,7 @@ class TestLockout:
         assert "Too many failed sign-ins" in response.content.decode()
         assert not signed_in(client)
 
-    def test_behind_a_proxy_each_client_address_counts_not_the_proxy(self, client, account, settings):
+    def test_behind_a_proxy_each_client_address_counts_not_the_proxy(self, client, reception_account, settings):
         settings.TRUSTED_PROXY_COUNT = 1
         proxy = "10.0.0.2"
         for n in range(30):
@@ -147,8 +140,8 @@ class TestLockout:
 
 @pytest.mark.django_db
 class TestAudit:
-    def test_failures_and_the_lockout_are_on_the_managers_audit_trail(self, client, account):
-        organisation = account.memberships.get().organisation
+    def test_failures_and_the_lockout_are_on_the_managers_audit_trail(self, client, reception_account):
+        organisation = reception_account.memberships.get().organisation
         manager = UserFactory(username="manager")
         StaffMembershipFactory(user=manager, organisation=organisation, role=StaffMembership.Role.MANAGER)
         for n in range(5):
@@ -167,7 +160,7 @@ class TestAudit:
         assert "Not signed in (account reception)" in page
         assert "198.51.100.7" in page
 
-    def test_another_organisations_managers_dont_see_it(self, client, account):
+    def test_another_organisations_managers_dont_see_it(self, client, reception_account):
         other = OrganisationFactory(name="Hillview Surgery")
         manager = UserFactory(username="elsewhere")
         StaffMembershipFactory(user=manager, organisation=other, role=StaffMembership.Role.MANAGER)
@@ -179,15 +172,15 @@ class TestAudit:
         assert "reception" not in page
         assert "Sign-in" not in page
 
-    def test_an_account_in_two_organisations_is_audited_for_both(self, client, account):
+    def test_an_account_in_two_organisations_is_audited_for_both(self, client, reception_account):
         second = OrganisationFactory(name="Northgate PCN Hub")
-        StaffMembershipFactory(user=account, organisation=second)
+        StaffMembershipFactory(user=reception_account, organisation=second)
 
         sign_in(client, "reception", "wrong")
 
         failed = AuditEvent.objects.filter(action=AuditEvent.Action.SIGN_IN_FAILED)
         assert set(failed.values_list("organisation", flat=True)) == {
-            account.memberships.order_by("pk").first().organisation_id,
+            reception_account.memberships.order_by("pk").first().organisation_id,
             second.pk,
         }
 
