@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
-from booking.models import Appointment, AuditEvent, BookingLink, Organisation, Patient
+from django.contrib.auth.models import User
+
+from booking.models import Appointment, AuditEvent, BookingLink, Organisation, Patient, StaffMembership
 from booking.users import AnyUser
 
 
@@ -61,4 +64,38 @@ def audit_record_many(
             detail=detail or {},
         )
         for patient in {patient.pk: patient for patient in patients}.values()
+    )
+
+
+def audit_record_for_accounts(
+    *,
+    action: str,
+    users: Iterable[User],
+    ip_address: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Something happened to these staff accounts (a failed sign-in, a lockout, a reset asked for).
+
+    One event per account and organisation it belongs to, so each organisation's managers see
+    it on their audit trail; one without an organisation for an account with no membership (a
+    superuser), seen in Django admin. Nobody acted as a signed-in user, so the account is named
+    in the detail, not as the actor. Two queries: the memberships, one INSERT.
+    """
+    accounts = {user.pk: user for user in users}
+    if not accounts:
+        return
+    organisations: dict[int, list[int | None]] = {pk: [] for pk in accounts}
+    for user_id, organisation_id in StaffMembership.objects.filter(user_id__in=accounts).values_list(
+        "user_id", "organisation_id"
+    ):
+        organisations[user_id].append(organisation_id)
+    AuditEvent.objects.bulk_create(
+        AuditEvent(
+            action=action,
+            organisation_id=organisation_id,
+            ip_address=ip_address,
+            detail={**(detail or {}), "account": user.get_username()},
+        )
+        for pk, user in accounts.items()
+        for organisation_id in organisations[pk] or [None]
     )

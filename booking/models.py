@@ -772,6 +772,9 @@ class AuditEvent(models.Model):
         OPTED_OUT = "opted_out", "Opted out of texts"
         OPTED_IN = "opted_in", "Opted back in to texts"
         EMAIL_UNDELIVERABLE = "email_bounced", "Email address stopped working"
+        SIGN_IN_FAILED = "sign_in_failed", "Sign-in failed"
+        LOCKED_OUT = "locked_out", "Sign-in locked after failed tries"
+        PASSWORD_RESET_REQUESTED = "password_reset", "Password reset requested"
 
     created_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
     action = models.CharField(max_length=20, choices=Action.choices)

@@ -1,3 +1,5 @@
+from __future__ import annotations
+
 from django.apps import AppConfig
 
 
@@ -7,3 +9,7 @@ class HeroConfig(AppConfig):
 
     name = "hero"
     verbose_name = "Self-booking links"
+
+    def ready(self) -> None:
+        # Connects the receiver that starts a staff session's clocks at sign-in.
+        from hero import sessions  # noqa: F401

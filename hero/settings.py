@@ -8,6 +8,7 @@ reports nothing.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -60,6 +61,7 @@ INSTALLED_APPS = [
     "django.forms",
     "django_tasks_db",
     "anymail",
+    "axes",
     "booking",
     "messaging",
     "hero",
@@ -74,7 +76,12 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # After the messages, to say why someone was signed out.
+    "hero.sessions.StaffSessionMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a sign-in it refused into the "too many failed
+    # sign-ins" page (hero/sign_in.py).
+    "axes.middleware.AxesMiddleware",
 ]
 # The benchmark (`make bench`, bench/) counts each request's queries in a response header; the
 # middleware goes first so the session and user lookups are counted too. Never on otherwise.
@@ -167,6 +174,47 @@ STORAGES = {
 
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
+
+# Staff sign-in throttle: django-axes counts failed sign-ins in the database (hero/sign_in.py,
+# docs/security.md). Three limits, each counted over the last SIGN_IN_LOCKOUT_MINUTES: one
+# account from one address, one account from any address (guesses spread over many
+# addresses), one address across accounts (one password tried on many accounts). The
+# address limit is the highest because a practice's staff share one address.
+AUTHENTICATION_BACKENDS = [
+    "hero.sign_in.SignInThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+SIGN_IN_FAILURE_LIMIT = env.int("SIGN_IN_FAILURE_LIMIT", default=5)
+SIGN_IN_ACCOUNT_FAILURE_LIMIT = env.int("SIGN_IN_ACCOUNT_FAILURE_LIMIT", default=10)
+SIGN_IN_ADDRESS_FAILURE_LIMIT = env.int("SIGN_IN_ADDRESS_FAILURE_LIMIT", default=30)
+SIGN_IN_LOCKOUT_MINUTES = env.int("SIGN_IN_LOCKOUT_MINUTES", default=15)
+AXES_HANDLER = "hero.sign_in.SignInAttemptHandler"
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "username", "ip_address"]
+# Axes compares one number with one limit: the handler scales each count to this one.
+AXES_FAILURE_LIMIT = SIGN_IN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=SIGN_IN_LOCKOUT_MINUTES)
+# Tries refused during a lockout don't extend it: someone hammering a colleague's account
+# can't keep them out for longer than the lockout itself.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# A successful sign-in clears that account's failures from that address only (the handler).
+AXES_RESET_ON_SUCCESS = True
+# The address behind our proxies, as everywhere else (TRUSTED_PROXY_COUNT).
+AXES_CLIENT_IP_CALLABLE = "booking.http.client_ip"
+AXES_LOCKOUT_CALLABLE = "hero.sign_in.sign_in_locked_out"
+AXES_HTTP_RESPONSE_CODE = 429
+
+# Staff sessions (hero/sessions.py) end after this long without a request, this long after
+# signing in, and when the browser closes: a practice PC is often shared.
+STAFF_SESSION_IDLE_MINUTES = env.int("STAFF_SESSION_IDLE_MINUTES", default=20)
+STAFF_SESSION_MAX_HOURS = env.int("STAFF_SESSION_MAX_HOURS", default=10)
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+# The stored session lasts no longer than the longest a staff session may.
+SESSION_COOKIE_AGE = STAFF_SESSION_MAX_HOURS * 60 * 60
+
+# Password reset requests (hero/sign_in.py), counted per email address and per client address
+# (higher: a practice's staff share one address).
+PASSWORD_RESET_EMAIL_LIMIT_PER_HOUR = env.int("PASSWORD_RESET_EMAIL_LIMIT_PER_HOUR", default=5)
+PASSWORD_RESET_ADDRESS_LIMIT_PER_HOUR = env.int("PASSWORD_RESET_ADDRESS_LIMIT_PER_HOUR", default=20)
 
 TASKS = {
     "default": {
@@ -262,5 +310,9 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     # Django's own console handler would print each record a second time through the root.
-    "loggers": {"django": {"handlers": [], "propagate": True}},
+    "loggers": {
+        "django": {"handlers": [], "propagate": True},
+        # Failures and lockouts (WARNING) only; axes' INFO lines narrate every sign-in.
+        "axes": {"level": "WARNING"},
+    },
 }

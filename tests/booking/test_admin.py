@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import pytest
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib import admin
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.widgets import AutocompleteMixin
@@ -72,7 +73,17 @@ DOMAIN = [(model, model_admin) for model, model_admin in REGISTERED if model._me
 
 # Records that are made by the product (sending, booking, the audit trail, the task queue),
 # never typed in by an admin.
-ADD_FORBIDDEN = {BookingLink, Appointment, AuditEvent, DBTaskResult, Message}
+# Made by the product, never by hand (django-axes' sign-in records included).
+ADD_FORBIDDEN = {
+    BookingLink,
+    Appointment,
+    AuditEvent,
+    DBTaskResult,
+    Message,
+    AccessAttempt,
+    AccessFailureLog,
+    AccessLog,
+}
 
 
 def by_label(pairs):
@@ -227,7 +238,16 @@ def make_data_set() -> dict[type[models.Model], models.Model]:
     message = MessageFactory(patient=patient, booking_link=link, to_address=patient.mobile)
     MessageStatusEvent.objects.create(message=message, status="sent", source="worker", provider_status="queued")
     sender = SenderProfile.objects.create(organisation=practice, sms_sender_id="Riverside")
+    sign_in = dict(username="ruth.reception", ip_address="203.0.113.7", user_agent="Firefox", http_accept="*/*")
+    failed_sign_in = AccessAttempt.objects.create(
+        **sign_in, path_info="/accounts/login/", get_data="", post_data="", failures_since_start=2
+    )
+    failure_log = AccessFailureLog.objects.create(**sign_in, path_info="/accounts/login/", locked_out=False)
+    access_log = AccessLog.objects.create(**sign_in, path_info="/accounts/login/")
     return {
+        AccessAttempt: failed_sign_in,
+        AccessFailureLog: failure_log,
+        AccessLog: access_log,
         SenderProfile: sender,
         MessageTemplate: template,
         Message: message,
