@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("booking", "0006_doblimit_attempt_count"),
+        ("booking", "0007_strand_names_printable"),
     ]
 
     operations = [
