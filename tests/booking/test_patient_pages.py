@@ -1,8 +1,8 @@
 """The patient's pages: the link, date of birth, times, confirm, booked, the calendar file.
 
-The domain's own rules (counting, locking, one booking per slot and per link, races) are tested
-in test_booking.py and test_booking_races.py; these tests are about what each page shows and
-does with each answer the domain gives.
+The domain's own rules (counting, locking, one booking per slot and per link) are tested in
+test_booking_through_a_link.py, their races in the *_races.py files beside it; these tests are
+about what each page shows and does with each answer the domain gives.
 """
 
 from __future__ import annotations
@@ -34,32 +34,11 @@ from tests.factories import (
     PractitionerFactory,
     SlotFactory,
 )
-from tests.scenarios import make_practice
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("empty_cache")]
 
 DOB = {"day": "17", "month": "5", "year": "1980"}  # PatientFactory's date of birth
 WRONG_DOB = {"day": "1", "month": "1", "year": "1990"}
-
-
-@pytest.fixture(autouse=True)
-def empty_cache():
-    # Failed tries per address are counted in the cache; every test starts with none.
-    cache.clear()
-    yield
-    cache.clear()
-
-
-@pytest.fixture
-def practice():
-    return make_practice()
-
-
-@pytest.fixture
-def link(practice):
-    return BookingLinkFactory(
-        patient=practice.patient, appointment_type=practice.appointment_type, location=practice.location
-    )
 
 
 def url(link_or_token, name: str = "") -> str:
