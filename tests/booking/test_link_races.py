@@ -37,7 +37,7 @@ WRONG = date(1901, 1, 1)
 
 
 @pytest.fixture
-def practice_with_link() -> tuple[Practice, BookingLink, Slot]:
+def own_link_and_slot() -> tuple[Practice, BookingLink, Slot]:
     practice = make_practice()
     link = BookingLinkFactory(
         patient=practice.patient, appointment_type=practice.appointment_type, location=practice.location
@@ -74,8 +74,8 @@ def revoked_and_booked(link: BookingLink) -> bool:
 
 
 class TestRevokeAgainstBook:
-    def test_a_revoke_during_a_booking_waits_and_finds_the_link_booked(self, practice_with_link):
-        _, link, slot = practice_with_link
+    def test_a_revoke_during_a_booking_waits_and_finds_the_link_booked(self, own_link_and_slot):
+        _, link, slot = own_link_and_slot
         booked, revoked = revoke_during_booking(link, slot)
         assert isinstance(booked, Appointment), booked
         assert revoked is False
@@ -83,8 +83,8 @@ class TestRevokeAgainstBook:
         assert link.status == BookingLink.Status.BOOKED
         assert not revoked_and_booked(link)
 
-    def test_a_revoke_that_commits_first_stops_the_booking(self, practice_with_link):
-        _, link, slot = practice_with_link
+    def test_a_revoke_that_commits_first_stops_the_booking(self, own_link_and_slot):
+        _, link, slot = own_link_and_slot
 
         def revoke_or_book(i: int) -> object:
             if i == 0:
@@ -97,9 +97,9 @@ class TestRevokeAgainstBook:
         assert not revoked_and_booked(link)
 
     def test_control_without_the_link_lock_the_revoke_slips_in_and_the_link_books_anyway(
-        self, practice_with_link, monkeypatch
+        self, own_link_and_slot, monkeypatch
     ):
-        _, link, slot = practice_with_link
+        _, link, slot = own_link_and_slot
         monkeypatch.setattr(QuerySet, "select_for_update", lambda self, *args, **kwargs: self)
         booked, revoked = revoke_during_booking(link, slot)
         assert isinstance(booked, Appointment), booked
@@ -176,16 +176,16 @@ def unlock_kept(link: BookingLink) -> bool:
 
 class TestUnlockAgainstWrongDates:
     def test_a_wrong_date_in_flight_across_an_unlock_counts_as_the_first_try_after_it(
-        self, practice_with_link, monkeypatch
+        self, own_link_and_slot, monkeypatch
     ):
-        _, link, _ = practice_with_link
+        _, link, _ = own_link_and_slot
         wrong_date_across_an_unlock(link, monkeypatch, booking_link_verify_dob)
         link.refresh_from_db()
         assert (link.status, link.failed_attempts) == (BookingLink.Status.ACTIVE, 1)
         assert unlock_kept(link)
 
-    def test_many_wrong_dates_against_repeated_unlocks_keep_the_count_exact(self, practice_with_link):
-        _, link, _ = practice_with_link
+    def test_many_wrong_dates_against_repeated_unlocks_keep_the_count_exact(self, own_link_and_slot):
+        _, link, _ = own_link_and_slot
         stop = threading.Event()
 
         def unlock_repeatedly() -> None:
@@ -215,8 +215,8 @@ class TestUnlockAgainstWrongDates:
         assert AuditEvent.objects.filter(action=AuditEvent.Action.UNLOCKED).exists()
         assert unlock_kept(link)
 
-    def test_control_without_the_conditional_update_the_unlock_is_lost(self, practice_with_link, monkeypatch):
-        _, link, _ = practice_with_link
+    def test_control_without_the_conditional_update_the_unlock_is_lost(self, own_link_and_slot, monkeypatch):
+        _, link, _ = own_link_and_slot
         wrong_date_across_an_unlock(link, monkeypatch, unguarded_verify_dob)
         link.refresh_from_db()
         # The stale write relocked the link the moment staff unlocked it.

@@ -21,11 +21,6 @@ def manager_of(organisation) -> Client:
     return client
 
 
-@pytest.fixture
-def host():
-    return make_practice("Northgate")
-
-
 def offered_in_builder(client: Client, practice) -> str:
     return client.get(
         f"/messages/new/?patient={encode_reference(practice.patient.pk, namespace='patient')}"

@@ -32,11 +32,6 @@ def manager_client(practice: Practice) -> Client:
 
 
 @pytest.fixture
-def host(practice: Practice) -> Practice:
-    return make_practice("Northgate")
-
-
-@pytest.fixture
 def offer(host: Practice, practice: Practice) -> SharingAgreement:
     return sharing_agreement_offer(
         host=host.organisation,

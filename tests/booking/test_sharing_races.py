@@ -30,7 +30,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def shared() -> tuple[Hub, Practice, BookingLink, Slot]:
+def shared_link_and_slot() -> tuple[Hub, Practice, BookingLink, Slot]:
     practice = make_practice()
     hub = make_hub(practice)
     link = BookingLinkFactory(patient=practice.patient, appointment_type=hub.appointment_type, location=hub.location)
@@ -69,32 +69,36 @@ def booked_after_the_end() -> bool:
 
 
 class TestEndAgainstBooking:
-    def test_an_end_during_a_booking_waits_for_it_so_the_booking_is_before_the_end(self, shared):
-        hub, _, link, slot = shared
+    def test_an_end_during_a_booking_waits_for_it_so_the_booking_is_before_the_end(self, shared_link_and_slot):
+        hub, _, link, slot = shared_link_and_slot
         booked, ended = end_during_booking(hub, link, slot)
         assert isinstance(booked, Appointment), booked
         assert ended is True
         assert not booked_after_the_end()
 
-    def test_control_without_the_lock_the_end_slips_in_and_the_booking_lands_after_it(self, shared, monkeypatch):
+    def test_control_without_the_lock_the_end_slips_in_and_the_booking_lands_after_it(
+        self, shared_link_and_slot, monkeypatch
+    ):
         without_the_agreement_lock(monkeypatch)
-        hub, _, link, slot = shared
+        hub, _, link, slot = shared_link_and_slot
         booked, ended = end_during_booking(hub, link, slot)
         assert isinstance(booked, Appointment), booked
         assert ended is True
         assert booked_after_the_end()
 
-    def test_an_end_that_commits_first_is_seen_by_a_booking_waiting_for_it(self, shared):
-        hub, _, link, slot = shared
+    def test_an_end_that_commits_first_is_seen_by_a_booking_waiting_for_it(self, shared_link_and_slot):
+        hub, _, link, slot = shared_link_and_slot
         booked, ended = book_during_end(hub, link, slot)
         assert ended is True
         assert isinstance(booked, LinkNotBookable), booked
         assert booked.state == LinkState.AGREEMENT_ENDED
         assert not Appointment.objects.exists()
 
-    def test_control_without_the_lock_a_booking_books_through_an_end_committing_under_it(self, shared, monkeypatch):
+    def test_control_without_the_lock_a_booking_books_through_an_end_committing_under_it(
+        self, shared_link_and_slot, monkeypatch
+    ):
         without_the_agreement_lock(monkeypatch)
-        hub, _, link, slot = shared
+        hub, _, link, slot = shared_link_and_slot
         booked, ended = book_during_end(hub, link, slot)
         assert ended is True
         assert isinstance(booked, Appointment), booked
