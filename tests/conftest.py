@@ -27,10 +27,11 @@ def fast_password_hashing() -> Iterator[None]:
 
 @pytest.fixture
 def empty_cache(db):
-    """An empty cache before and after the test, for tests that count failed tries per address.
+    """An empty cache before and after the test.
 
-    Those counts live in the cache, a database table that is not a model's: the flush after a
-    transactional test leaves it alone, so one test's tries would count against the next.
+    The cache is a database table that is not a model's: the flush after a transactional test
+    leaves it alone. Failed tries per address are no longer in it (they are `AttemptCount`
+    rows, cleared like any model's), so this only keeps tests from seeing each other's entries.
     """
     cache.clear()
     yield
