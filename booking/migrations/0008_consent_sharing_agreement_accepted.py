@@ -19,7 +19,7 @@ def existing_agreements_count_as_accepted(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("booking", "0005_organisation_uses_nhs_identity_no_sms_sender_name"),
+        ("booking", "0007_strand_names_printable"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
