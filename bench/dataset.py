@@ -353,8 +353,12 @@ def _organisations(*, scale: Scale, rng: random.Random, today: date, bars: _Prog
             bar.update(1)
     hub = orgs[-1]
     for org in orgs[:-1]:
+        # Accepted by the partner, or it would share nothing (booking/offers.py reads in force).
         agreement = SharingAgreement.objects.create(
-            host_id=hub.pk, partner_id=org.pk, created_at=timezone.now() - timedelta(days=90)
+            host_id=hub.pk,
+            partner_id=org.pk,
+            created_at=timezone.now() - timedelta(days=90),
+            accepted_at=timezone.now() - timedelta(days=89),
         )
         agreement.appointment_types.set([t.pk for t in hub.types.values()])
         agreement.locations.set(hub.locations)

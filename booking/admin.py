@@ -64,6 +64,11 @@ class OrganisationAdmin(OrganisationScopedAdmin):
     search_fields = ["name", "ods_code"]
     inlines = [StaffMembershipInline]
 
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # A new organisation is someone else's practice: an organisation's admin made one, gave
+        # it a name and staff, and could then share with it and accept for it. Superusers only.
+        return request.user.is_superuser
+
     @admin.display(description="Phone")
     def phone_for_display(self, obj: Organisation) -> str:
         return obj.phone_for_display
@@ -398,7 +403,19 @@ class SharingAgreementAdmin(OrganisationScopedAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return super().has_delete_permission(request, obj) and self._hosted_by_user(request, obj)
 
-    list_display = ["host", "partner", "type_count", "location_count", "created_at", "ended_at"]
+    def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> list[str]:
+        # Consent is given on the sharing page, by the partner's manager: admin shows who gave
+        # it and never sets it. The two sides are fixed once offered, so an accepted agreement
+        # can't be moved to an organisation that never accepted it.
+        readonly = ["offered_by", "accepted_at", "accepted_by", "ended_by"]
+        return readonly if obj is None else ["host", "partner", *readonly]
+
+    def save_model(self, request: HttpRequest, obj: SharingAgreement, form: Any, change: bool) -> None:
+        if not change and request.user.is_authenticated:
+            obj.offered_by = request.user
+        super().save_model(request, obj, form, change)
+
+    list_display = ["host", "partner", "type_count", "location_count", "created_at", "accepted_at", "ended_at"]
     list_filter = ["host", "partner"]
     search_fields = ["host__name", "partner__name"]
     autocomplete_fields = ["host", "partner", "appointment_types", "locations"]

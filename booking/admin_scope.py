@@ -3,24 +3,53 @@
 Superusers see everything. A member of staff with `is_staff` and an "admin" StaffMembership
 gets the models below, narrowed to the organisations they administer: list pages, change and
 delete pages (another organisation's object is a 404), foreign-key choices, autocomplete and
-raw-id popups (both go through the related model's admin, so they are narrowed too), and
-actions (they act on the narrowed queryset). Models not built on this class (users, groups,
-memberships, task results) stay with Django's own permissions, which these admins don't have.
+raw-id popups (both go through the related model's admin, so they are narrowed too),
+filter sidebars (every relation in `list_filter` gets `ScopedRelatedFieldListFilter`), and
+actions (they act on the narrowed queryset). Only superusers add organisations. Models not
+built on this class (users, groups, memberships, task results) stay with Django's own
+permissions, which these admins don't have.
 """
 
 from __future__ import annotations
 
 from functools import reduce
 from operator import or_
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from django.contrib import admin
+from django.contrib.admin.utils import get_fields_from_path
 from django.db.models import ForeignKey, ManyToManyField, Model, Q, QuerySet
 from django.db.models.options import Options
 from django.forms import ModelChoiceField, ModelMultipleChoiceField
 from django.http import Http404, HttpRequest
 
 from booking.access import ADMIN_ROLES, organisation_ids_for
+
+if TYPE_CHECKING:
+    from django.contrib.admin.options import _ListFilterT
+    from django.utils.functional import _StrPromise
+
+
+class ScopedRelatedFieldListFilter(admin.RelatedFieldListFilter):
+    """A relation's filter sidebar that lists only what the user's organisations may see.
+
+    Django's own lists every row of the related table: another practice's name, locations,
+    practitioners and patients, to anyone who opens a changelist. A superuser still sees all.
+    """
+
+    def field_choices(
+        self, field: Any, request: HttpRequest, model_admin: admin.ModelAdmin[Any]
+    ) -> list[tuple[str, str | _StrPromise]]:
+        if request.user.is_superuser:
+            return super().field_choices(field, request, model_admin)
+        related_admin = model_admin.admin_site._registry.get(field.related_model)
+        if isinstance(related_admin, OrganisationScopedAdmin):
+            in_scope = related_admin.get_queryset(request).values("pk")
+        else:
+            # A model with no organisation of its own: what the (already narrowed) list refers to.
+            in_scope = model_admin.get_queryset(request).values(f"{self.field_path}__pk")
+        ordering = self.field_admin_ordering(field, request, model_admin)
+        return field.get_choices(include_blank=False, limit_choices_to={"pk__in": in_scope}, ordering=ordering)
 
 
 class OrganisationScopedAdmin(admin.ModelAdmin):
@@ -59,6 +88,16 @@ class OrganisationScopedAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return request.user.is_superuser or self._is_organisation_admin(request)
+
+    def get_list_filter(self, request: HttpRequest) -> list[_ListFilterT]:
+        # Every relation's sidebar scoped, here once, so a new admin can't forget it.
+        return [self._scoped_filter(entry) for entry in super().get_list_filter(request)]
+
+    def _scoped_filter(self, entry: _ListFilterT) -> _ListFilterT:
+        if not isinstance(entry, str):
+            return entry
+        field = get_fields_from_path(self.model, entry)[-1]
+        return (entry, ScopedRelatedFieldListFilter) if field.is_relation else entry
 
     def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         if request.user.is_superuser:

@@ -1,9 +1,11 @@
 """Appointments: booking one through a link, and cancelling one.
 
 Locking policy, the same everywhere: take the link's row lock first (so one link books once,
-whatever number of tabs or double submits), then claim the slot with a conditional UPDATE
-(`... WHERE status = 'free'`), which is the guard two patients racing for one slot meet. The
-partial unique index on booked appointments per slot is the last line behind it.
+whatever number of tabs or double submits), then, for a host's type, its sharing agreement's
+row `FOR SHARE` (so ending the agreement and booking through it serialise), then claim the
+slot with a conditional UPDATE (`... WHERE status = 'free'`), which is the guard two patients
+racing for one slot meet. The partial unique index on booked appointments per slot is the last
+line behind it.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from booking.audit import audit_record
 from booking.exceptions import BookingBusy, LinkNotBookable, SlotNotAllowed, SlotTaken
 from booking.links import LinkState, booking_link_patient_state
 from booking.models import Appointment, AuditEvent, BookingLink, Slot
+from booking.sharing import sharing_agreement_hold
 from booking.signals import appointment_booked, appointment_cancelled
 from booking.users import AnyUser
 
@@ -30,9 +33,10 @@ def appointment_book(
 
     Locks the link row, re-checks the link (`booking_link_patient_state`: gone, expiry,
     revocation, lock, already booked and, for a host's type, that the sharing agreement is still
-    in force); then claims the slot with one conditional UPDATE over the times the link offers
-    (`Slot.objects.offered_by`: still free, the link's type, location and practitioner, in the
-    booking window). Sends `appointment_booked` after the commit.
+    in force, holding the agreement row `FOR SHARE` with `sharing_agreement_hold` so that an
+    end waits for this booking or is seen by it); then claims the slot with one conditional
+    UPDATE over the times the link offers (`Slot.objects.offered_by`: still free, the link's
+    type, location and practitioner, in the booking window). Sends `appointment_booked` after the commit.
     Raises LinkNotBookable (with its LinkState), SlotNotAllowed, SlotTaken, or BookingBusy on a
     lock timeout.
     """
@@ -51,6 +55,10 @@ def appointment_book(
             state = booking_link_patient_state(link=link, now=now)
             if state != LinkState.ACTIVE:
                 raise LinkNotBookable(state)
+            # The check above read the agreement without a lock; this one holds it FOR SHARE
+            # until commit, so an end can't slip in between the check and the booking.
+            if not sharing_agreement_hold(link=link):
+                raise LinkNotBookable(LinkState.AGREEMENT_ENDED)
 
             offered = Slot.objects.offered_by(link, now=now).filter(pk=slot_id)
             if not offered.update(status=Slot.Status.BOOKED):

@@ -104,7 +104,7 @@ def slot_id_from_reference(reference: str | None) -> int | None:
 
 
 class SharingAgreementForm(forms.Form):
-    """A host's manager shares some of its appointment types at some of its locations with a partner."""
+    """A host's manager offers a partner some of its appointment types at some of its locations."""
 
     partner = forms.ModelChoiceField(
         label="Partner organisation",
@@ -143,8 +143,10 @@ class SharingAgreementForm(forms.Form):
 
     def clean_partner(self) -> Organisation:
         partner = self.cleaned_data["partner"]
-        if SharingAgreement.objects.in_force().filter(host=self.host, partner=partner).exists():
+        # Offered or accepted: one open agreement per pair (the database's constraint too).
+        if SharingAgreement.objects.open().filter(host=self.host, partner=partner).exists():
             raise forms.ValidationError(
-                "You already share with that organisation: end that agreement first.", code="already_sharing"
+                "You already share with that organisation, or have offered to: end that agreement first.",
+                code="already_sharing",
             )
         return partner

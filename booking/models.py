@@ -560,18 +560,42 @@ class Patient(models.Model):
 
 class SharingAgreementQuerySet(models.QuerySet):
     def in_force(self) -> SharingAgreementQuerySet:
+        """Accepted by the partner and not ended: the only agreements that share anything."""
+        return self.filter(accepted_at__isnull=False, ended_at__isnull=True)
+
+    def pending(self) -> SharingAgreementQuerySet:
+        """Offered by the host, not yet accepted or declined: shares nothing."""
+        return self.filter(accepted_at__isnull=True, ended_at__isnull=True)
+
+    def open(self) -> SharingAgreementQuerySet:
+        """Pending or in force: what the one-per-pair constraint counts."""
         return self.filter(ended_at__isnull=True)
 
 
 class SharingAgreement(models.Model):
-    """A host organisation lets a partner offer some of its appointment types at some locations."""
+    """A host organisation lets a partner offer some of its appointment types at some locations.
+
+    The host's manager offers it; it shares nothing until the partner's manager accepts it
+    (`accepted_at`), because once the partner's patients book, the host sees their details.
+    Either side ends it (`ended_at`); an offer declined is ended without being accepted.
+    """
 
     host = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="agreements_as_host")
     partner = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="agreements_as_partner")
     appointment_types = models.ManyToManyField(AppointmentType, related_name="sharing_agreements")
     locations = models.ManyToManyField(Location, related_name="sharing_agreements")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    offered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+", editable=False
+    )
+    accepted_at = models.DateTimeField(null=True, blank=True, editable=False)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+", editable=False
+    )
     ended_at = models.DateTimeField(null=True, blank=True, help_text="Set to end the agreement.")
+    ended_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+", editable=False
+    )
 
     objects = SharingAgreementQuerySet.as_manager()
 
@@ -583,16 +607,28 @@ class SharingAgreement(models.Model):
                 name="sharing_agreement_host_is_not_partner",
                 violation_error_message="An organisation can't share with itself.",
             ),
+            # One open agreement per pair: pending and accepted both count, so a host can't
+            # stack a second offer beside one the partner already accepted.
             models.UniqueConstraint(
                 fields=["host", "partner"],
                 condition=Q(ended_at__isnull=True),
                 name="sharing_agreement_one_in_force_per_pair",
                 violation_error_message="These organisations already have an agreement in force; end it first.",
             ),
+            models.CheckConstraint(
+                condition=Q(accepted_at__isnull=True, accepted_by__isnull=True) | Q(accepted_at__isnull=False),
+                name="sharing_agreement_accepted_by_only_when_accepted",
+                violation_error_message="An agreement accepted by someone has an acceptance time.",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.host} shares with {self.partner}"
+
+    @property
+    def is_pending(self) -> bool:
+        """Offered, not yet accepted or declined: the Python side of `objects.pending()`."""
+        return self.accepted_at is None and self.ended_at is None
 
     def clean(self) -> None:
         if self.host_id and self.partner_id and self.host_id == self.partner_id:

@@ -2,7 +2,8 @@
 
 Reads only. A type shared by a host (say a PCN hub) comes with the host's locations named in
 the agreement; practitioners are those with an active rota for that type at that location. A
-link for a host's type keeps working only while such an agreement is in force.
+link for a host's type keeps working only while such an agreement is in force: accepted by the
+partner's manager and not ended (an offer not yet accepted shares nothing).
 """
 
 from __future__ import annotations

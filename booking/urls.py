@@ -9,6 +9,8 @@ urlpatterns = [
     path("appointments/", staff.appointments, name="appointments"),
     path("audit/", staff.audit_trail, name="audit"),
     path("sharing/", staff.sharing, name="sharing"),
+    path("sharing/<int:pk>/accept/", staff.sharing_accept, name="sharing_accept"),
+    path("sharing/<int:pk>/decline/", staff.sharing_decline, name="sharing_decline"),
     path("sharing/<int:pk>/end/", staff.sharing_end, name="sharing_end"),
     # Patients: the short link and the pages behind it
     path("b/<str:token>", patient.booking_link, name="link"),

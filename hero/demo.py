@@ -14,6 +14,7 @@ from datetime import date, time, timedelta
 
 from django.apps import apps
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -251,6 +252,16 @@ def demo_mobile(index: int) -> str:
     return f"+4474001{index:05d}"
 
 
+def _demo_manager_of(organisation: Organisation) -> User | None:
+    membership = (
+        StaffMembership.objects.filter(organisation=organisation, role=StaffMembership.Role.MANAGER)
+        .select_related("user")
+        .order_by("pk")
+        .first()
+    )
+    return membership.user if membership else None
+
+
 @transaction.atomic
 def seed_demo(*, today: date | None = None) -> DemoResult:
     today = today or timezone.localdate()
@@ -328,9 +339,17 @@ def seed_demo(*, today: date | None = None) -> DemoResult:
 
     hub = organisations["U99001"]
     for partner_code in ("A99001", "A99002"):
-        agreement = SharingAgreement.objects.in_force().filter(host=hub, partner=organisations[partner_code]).first()
+        partner = organisations[partner_code]
+        agreement = SharingAgreement.objects.open().filter(host=hub, partner=partner).first()
         if agreement is None:
-            agreement = SharingAgreement.objects.create(host=hub, partner=organisations[partner_code])
+            agreement = SharingAgreement.objects.create(host=hub, partner=partner)
+        if agreement.accepted_at is None:
+            # The demo shows sharing at work, so each offer is already accepted, by the
+            # partner's demo manager, as it would be after they pressed Accept.
+            agreement.offered_by = _demo_manager_of(hub)
+            agreement.accepted_at = timezone.now()
+            agreement.accepted_by = _demo_manager_of(partner)
+            agreement.save(update_fields=["offered_by", "accepted_at", "accepted_by"])
         agreement.appointment_types.set([types_by_org["U99001"][name] for name in HUB_SHARED_TYPES])
         agreement.locations.set(locations_by_org["U99001"])
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 
-from django.db import connections
+from django.db import connections, transaction
+from django.db.models import Model
 
 
 def race(work: Callable[[int], object], threads: int) -> list[object]:
@@ -28,3 +30,74 @@ def race(work: Callable[[int], object], threads: int) -> list[object]:
     for worker in workers:
         worker.join(timeout=120)
     return results
+
+
+def lock_waiters() -> int:
+    """How many sessions on this database are waiting for a lock right now."""
+    with connections["default"].cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return cursor.fetchone()[0]
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
+    """Poll `condition` until it holds or `timeout` seconds pass; whether it held."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return condition()
+
+
+class RowLockHolder:
+    """Hold one row's lock (`SELECT ... FOR UPDATE`) from a second connection until released.
+
+    Widens a race's window: whoever needs that row waits at exactly that point, so another
+    thread's work can be slotted in before it goes on.
+    """
+
+    def __init__(self, model: type[Model], pk: int) -> None:
+        self.model, self.pk = model, pk
+        self.holding, self.release = threading.Event(), threading.Event()
+        self.thread = threading.Thread(target=self._hold)
+
+    def _hold(self) -> None:
+        try:
+            with transaction.atomic(), connections["default"].cursor() as cursor:
+                # Raw SQL, so a control test that patches select_for_update away still holds it;
+                # the table name is the model's own, never input.
+                table = connections["default"].ops.quote_name(self.model._meta.db_table)
+                cursor.execute(f"SELECT 1 FROM {table} WHERE id = %s FOR UPDATE", [self.pk])  # noqa: S608
+                if cursor.fetchone() is not None:
+                    self.holding.set()
+                self.release.wait(timeout=60)
+        finally:
+            connections.close_all()
+
+    def __enter__(self) -> RowLockHolder:
+        self.thread.start()
+        assert self.holding.wait(timeout=30), "the row lock was never taken"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release.set()
+        self.thread.join(timeout=30)
+
+
+def in_thread(work: Callable[[], object]) -> tuple[threading.Thread, list[object]]:
+    """Start work() in a thread with its own connection; the list gets its result or exception."""
+    result: list[object] = []
+
+    def run() -> None:
+        try:
+            result.append(work())
+        except Exception as error:  # the test inspects what the thread met
+            result.append(error)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, result

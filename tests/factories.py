@@ -131,6 +131,9 @@ class SharingAgreementFactory(factory.django.DjangoModelFactory):
 
     host = factory.SubFactory(OrganisationFactory, kind=models.Organisation.Kind.HUB)
     partner = factory.SubFactory(OrganisationFactory)
+    # In force unless a test says otherwise: accepted by the partner. `accepted_at=None` makes
+    # an offer still waiting.
+    accepted_at = factory.LazyFunction(timezone.now)
 
 
 class BookingLinkFactory(factory.django.DjangoModelFactory):

@@ -20,7 +20,12 @@ from booking.audit import audit_record_many
 from booking.forms import SharingAgreementForm
 from booking.http import client_ip
 from booking.models import Appointment, AuditEvent, SharingAgreement
-from booking.sharing import sharing_agreement_end, sharing_agreement_start
+from booking.sharing import (
+    sharing_agreement_accept,
+    sharing_agreement_decline,
+    sharing_agreement_end,
+    sharing_agreement_offer,
+)
 
 PER_PAGE = 25
 
@@ -78,29 +83,38 @@ def appointments(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def sharing(request: HttpRequest) -> HttpResponse:
-    """A host's managers share appointment types and locations with partners, and end agreements."""
-    host = managed_organisation(request.user, what="Sharing agreements")
-    form = SharingAgreementForm(request.POST or None, host=host)
+    """A manager offers a partner appointment types and locations, answers offers made to their
+    organisation, and sees and ends the agreements on either side."""
+    organisation = managed_organisation(request.user, what="Sharing agreements")
+    form = SharingAgreementForm(request.POST or None, host=organisation)
     if request.method == "POST" and form.is_valid():
-        agreement = sharing_agreement_start(
-            host=host,
+        agreement = sharing_agreement_offer(
+            host=organisation,
             partner=form.cleaned_data["partner"],
             appointment_types=form.cleaned_data["appointment_types"],
             locations=form.cleaned_data["locations"],
             actor=request.user,
         )
-        flash.success(request, f"{agreement.partner.name} can now offer what you chose.")
+        flash.success(
+            request, f"Offer sent: {agreement.partner.name} can offer what you chose once their manager accepts."
+        )
         return redirect("booking:sharing")
-    agreements = (
-        SharingAgreement.objects.filter(Q(host=host) | Q(partner=host))
+    agreements = list(
+        SharingAgreement.objects.filter(Q(host=organisation) | Q(partner=organisation))
         .select_related("host", "partner")
         .prefetch_related("appointment_types", "locations")
         .order_by("-ended_at", "host__name", "partner__name")
     )
+    offers_to_us = [a for a in agreements if a.partner_id == organisation.pk and a.is_pending]
     return render(
         request,
         "booking/sharing.html",
-        {"form": form, "host": host, "agreements": agreements},
+        {
+            "form": form,
+            "host": organisation,
+            "offers_to_us": offers_to_us,
+            "agreements": [a for a in agreements if a not in offers_to_us],
+        },
         status=400 if request.method == "POST" else 200,
     )
 
@@ -108,10 +122,37 @@ def sharing(request: HttpRequest) -> HttpResponse:
 @never_cache
 @login_required
 @require_POST
+def sharing_accept(request: HttpRequest, pk: int) -> HttpResponse:
+    """The partner's manager accepts an offer made to their organisation."""
+    organisation = managed_organisation(request.user, what="Sharing agreements")
+    if not sharing_agreement_accept(partner=organisation, agreement_id=pk, actor=request.user):
+        raise Http404("No such offer waiting.")
+    flash.success(request, "Offer accepted: your staff can now send links for what it shares.")
+    return redirect("booking:sharing")
+
+
+@never_cache
+@login_required
+@require_POST
+def sharing_decline(request: HttpRequest, pk: int) -> HttpResponse:
+    """The partner's manager declines an offer made to their organisation."""
+    organisation = managed_organisation(request.user, what="Sharing agreements")
+    if not sharing_agreement_decline(partner=organisation, agreement_id=pk, actor=request.user):
+        raise Http404("No such offer waiting.")
+    flash.success(request, "Offer declined: nothing is shared.")
+    return redirect("booking:sharing")
+
+
+@never_cache
+@login_required
+@require_POST
 def sharing_end(request: HttpRequest, pk: int) -> HttpResponse:
-    """End an agreement now. Links already sent stop booking too: booking re-checks the agreement."""
-    host = managed_organisation(request.user, what="Sharing agreements")
-    if not sharing_agreement_end(host=host, agreement_id=pk, actor=request.user):
+    """End an agreement now, from either side (the host also withdraws an offer this way).
+
+    Links already sent stop booking too: booking re-checks the agreement under its row lock.
+    """
+    organisation = managed_organisation(request.user, what="Sharing agreements")
+    if not sharing_agreement_end(organisation=organisation, agreement_id=pk, actor=request.user):
         raise Http404("No such agreement in force.")
     flash.success(
         request, "Agreement ended: the partner can no longer send links for it, and links already sent stop booking."

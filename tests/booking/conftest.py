@@ -5,9 +5,15 @@ from __future__ import annotations
 import pytest
 
 from booking.models import BookingLink
-from tests.scenarios import Practice, make_link
+from tests.scenarios import Practice, make_link, make_practice
 
 
 @pytest.fixture
 def link(practice: Practice) -> BookingLink:
     return make_link(practice)
+
+
+@pytest.fixture
+def host(db) -> Practice:
+    """A second practice, Northgate, to share its appointment types with `practice`."""
+    return make_practice("Northgate")

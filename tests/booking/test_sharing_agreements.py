@@ -21,11 +21,6 @@ def manager_of(organisation) -> Client:
     return client
 
 
-@pytest.fixture
-def host():
-    return make_practice("Northgate")
-
-
 def offered_in_builder(client: Client, practice) -> str:
     return client.get(
         f"/messages/new/?patient={encode_reference(practice.patient.pk, namespace='patient')}"
@@ -45,6 +40,9 @@ def test_a_host_manager_shares_and_the_partner_can_offer_it_then_ends_it(host, p
     assert response.status_code == 302
     agreement = SharingAgreement.objects.get()
     assert (agreement.host, agreement.partner) == (host.organisation, practice.organisation)
+    # An offer shares nothing until the partner's manager accepts it.
+    assert f"Flu vaccination ({host.organisation.name})" not in offered_in_builder(staff_client, practice)
+    assert manager_of(practice.organisation).post(f"/sharing/{agreement.pk}/accept/").status_code == 302
     assert f"Flu vaccination ({host.organisation.name})" in offered_in_builder(staff_client, practice)
 
     host_client.post(f"/sharing/{agreement.pk}/end/")
@@ -100,7 +98,9 @@ def test_sharing_twice_with_the_same_partner_says_to_end_the_first(host, practic
     assert SharingAgreement.objects.count() == 1
 
 
-def test_the_partner_cannot_end_the_hosts_agreement(host, practice):
+def test_an_organisation_that_is_neither_side_cannot_end_the_agreement(host, practice):
+    # Was "the partner cannot end the host's agreement"; issue 16 (consent) lets either side
+    # end it, so the refusal now applies to a third organisation.
     host_client = manager_of(host.organisation)
     host_client.post(
         "/sharing/",
@@ -111,8 +111,10 @@ def test_the_partner_cannot_end_the_hosts_agreement(host, practice):
         },
     )
     agreement = SharingAgreement.objects.get()
-    partner_client = manager_of(practice.organisation)
-    assert partner_client.post(f"/sharing/{agreement.pk}/end/").status_code == 404
+    manager_of(practice.organisation).post(f"/sharing/{agreement.pk}/accept/")
+    outsider_client = manager_of(make_practice("Eastfield").organisation)
+    assert outsider_client.post(f"/sharing/{agreement.pk}/end/").status_code == 404
     agreement.refresh_from_db()
     assert agreement.ended_at is None
+    partner_client = manager_of(practice.organisation)
     assert host.organisation.name in partner_client.get("/sharing/").content.decode()
