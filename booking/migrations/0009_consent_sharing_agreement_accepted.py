@@ -19,7 +19,7 @@ def existing_agreements_count_as_accepted(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("booking", "0007_strand_names_printable"),
+        ("booking", "0008_signin_audit_sign_in_actions"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
