@@ -20,6 +20,7 @@ from messaging.models import Message, MessageStatusEvent, SenderProfile
 from messaging.sending import LinkSettings, message_send
 from messaging.tasks import deliver_message, delivery_enqueue, messages_requeue
 from tests.fakes.twilio import Answer, Hang, Refuse, Slow
+from tests.scenarios import text_as_sent
 
 DATABASE_TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 
@@ -53,7 +54,7 @@ class TestTwilioSends:
         assert message.status == Message.Status.SENT
         (request,) = fake_twilio.accepted()
         assert request.form["To"] == practice.patient.mobile
-        assert request.form["Body"] == message.body
+        assert request.form["Body"] == text_as_sent(message)
         assert "/b/" in request.form["Body"]
         assert request.form["From"] == "RIVERSIDE"
         assert request.form["StatusCallback"] == f"http://testserver/webhooks/twilio/status/{message.reference}/"

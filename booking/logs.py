@@ -1,0 +1,54 @@
+"""Keeping working links out of logs and error reports.
+
+A link's path is `/b/<token>/...`, and the token is all it takes to reach the date-of-birth
+page. Django's request logger names the path of every 4xx and 5xx (a 409 for a lost race, a
+429 for too many tries), runserver logs every request, and an error report prints the URL, the
+request's META and each frame's variables. `LinkTokenFilter` (settings.LOGGING) rewrites the
+token in a record's message and arguments, before any handler formats it;
+`LinkTokenExceptionReporter` (settings.DEFAULT_EXCEPTION_REPORTER) does the same to the whole
+error report, text and HTML, whatever part of it the token turned up in.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from django.views.debug import ExceptionReporter
+
+# The link's path (booking/urls.py); the token's alphabet is token_urlsafe's. The length is
+# looser than booking/links.py's shape check so a malformed or guessed token is hidden too.
+_LINK_PATH = re.compile(r"/b/[A-Za-z0-9_-]{8,}")
+REDACTED = "/b/<redacted>"
+
+
+def link_tokens_redact(text: str) -> str:
+    """`text` with every link path's token replaced by <redacted>."""
+    return _LINK_PATH.sub(REDACTED, text)
+
+
+def _redacted(value: Any) -> Any:
+    return link_tokens_redact(value) if isinstance(value, str) else value
+
+
+class LinkTokenFilter(logging.Filter):
+    """Rewrites link tokens in a record's message and arguments; never drops a record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = _redacted(record.msg)
+        if isinstance(record.args, dict):
+            record.args = {key: _redacted(value) for key, value in record.args.items()}
+        elif isinstance(record.args, tuple):
+            record.args = tuple(_redacted(value) for value in record.args)
+        return True
+
+
+class LinkTokenExceptionReporter(ExceptionReporter):
+    """Django's error report (the ADMINS email, the technical 500 page) with link tokens redacted."""
+
+    def get_traceback_html(self) -> str:
+        return link_tokens_redact(str(super().get_traceback_html()))
+
+    def get_traceback_text(self) -> str:
+        return link_tokens_redact(str(super().get_traceback_text()))
