@@ -6,7 +6,9 @@ page. Django's request logger names the path of every 4xx and 5xx (a 409 for a l
 request's META and each frame's variables. `LinkTokenFilter` (settings.LOGGING) rewrites the
 token in a record's message and arguments, before any handler formats it;
 `LinkTokenExceptionReporter` (settings.DEFAULT_EXCEPTION_REPORTER) does the same to the whole
-error report, text and HTML, whatever part of it the token turned up in.
+error report, text and HTML, whatever part of it the token turned up in, and
+`LinkTokenReporterFilter` (settings.DEFAULT_EXCEPTION_REPORTER_FILTER) hides the frame
+variables that hold a bare token (the patient's views take `token`; a frame's `kwargs` holds it).
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ import logging
 import re
 from typing import Any
 
-from django.views.debug import ExceptionReporter
+from django.http import HttpRequest
+from django.views.debug import ExceptionReporter, SafeExceptionReporterFilter
 
 # The link's path (booking/urls.py); the token's alphabet is token_urlsafe's. The length is
 # looser than booking/links.py's shape check so a malformed or guessed token is hidden too.
@@ -52,3 +55,18 @@ class LinkTokenExceptionReporter(ExceptionReporter):
 
     def get_traceback_text(self) -> str:
         return link_tokens_redact(str(super().get_traceback_text()))
+
+
+class LinkTokenReporterFilter(SafeExceptionReporterFilter):
+    """Django's filter, which also cleanses each frame's variables named like a secret.
+
+    Django hides settings whose names match `hidden_settings` (TOKEN among them) and, only for
+    functions marked @sensitive_variables, their variables. A frame variable is cleansed the
+    same way as a setting here, so `token` and a dict's "token" key never reach a report.
+    """
+
+    def get_traceback_frame_variables(self, request: HttpRequest | None, tb_frame: Any) -> Any:
+        return [
+            (name, self.cleanse_setting(name, value))
+            for name, value in super().get_traceback_frame_variables(request, tb_frame)
+        ]

@@ -285,3 +285,4 @@ LOGGING = {
 }
 # Error reports (ADMINS emails, the technical 500 page) leave a link's token out.
 DEFAULT_EXCEPTION_REPORTER = "booking.logs.LinkTokenExceptionReporter"
+DEFAULT_EXCEPTION_REPORTER_FILTER = "booking.logs.LinkTokenReporterFilter"

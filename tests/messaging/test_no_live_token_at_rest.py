@@ -182,3 +182,12 @@ def test_control_the_scan_finds_a_token_left_in_any_text_column_or_session(pract
     session["seen"] = [token]
     session.save()
     assert rows_holding(token) == ["messaging_message.failure_reason", f"session {session.session_key}"]
+
+
+@override_settings(SMS_BACKEND="console")
+def test_the_console_sms_backend_prints_the_text_with_its_link_hidden(practice, caplog):
+    caplog.set_level(logging.INFO)
+    message = send(practice, "sms")
+    assert message.status == Message.Status.SENT
+    assert LINK_PLACEHOLDER in caplog.text
+    assert token_of(message) not in caplog.text
