@@ -18,6 +18,8 @@ import re
 from typing import Any
 
 from django.http import HttpRequest
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
 from django.views.debug import ExceptionReporter, SafeExceptionReporterFilter
 
 # The link's path (booking/urls.py); the token's alphabet is token_urlsafe's. The length is
@@ -26,9 +28,9 @@ _LINK_PATH = re.compile(r"/b/[A-Za-z0-9_-]{8,}")
 REDACTED = "/b/<redacted>"
 
 
-def link_tokens_redact(text: str) -> str:
+def link_tokens_redact(text: str, *, replacement: str = REDACTED) -> str:
     """`text` with every link path's token replaced by <redacted>."""
-    return _LINK_PATH.sub(REDACTED, text)
+    return _LINK_PATH.sub(replacement, text)
 
 
 def _redacted(value: Any) -> Any:
@@ -50,11 +52,12 @@ class LinkTokenFilter(logging.Filter):
 class LinkTokenExceptionReporter(ExceptionReporter):
     """Django's error report (the ADMINS email, the technical 500 page) with link tokens redacted."""
 
-    def get_traceback_html(self) -> str:
-        return link_tokens_redact(str(super().get_traceback_html()))
+    def get_traceback_html(self) -> SafeString:
+        # The report is escaped HTML already, and the replacement is escaped too.
+        return mark_safe(link_tokens_redact(super().get_traceback_html(), replacement=escape(REDACTED)))  # noqa: S308
 
-    def get_traceback_text(self) -> str:
-        return link_tokens_redact(str(super().get_traceback_text()))
+    def get_traceback_text(self) -> SafeString:
+        return mark_safe(link_tokens_redact(super().get_traceback_text()))  # noqa: S308 -- plain text, as Django's
 
 
 class LinkTokenReporterFilter(SafeExceptionReporterFilter):

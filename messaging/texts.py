@@ -20,9 +20,10 @@ from messaging.tokens import LINK_PLACEHOLDER
 
 def message_link_url(*, message: Message) -> str | None:
     """The message's working link, or None: no link, or one that can't book any more (wiped)."""
-    if message.booking_link_id is None:
+    link = message.booking_link
+    if link is None:
         return None
-    token = token_decrypt(message.booking_link.token_encrypted)
+    token = token_decrypt(link.token_encrypted)
     if token is None:
         return None
     return settings.PUBLIC_BASE_URL + reverse("booking:link", kwargs={"token": token})
