@@ -802,3 +802,29 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_action_display()}, {date_and_time(self.created_at)}"
+
+
+class AttemptCount(models.Model):
+    """Attempts counted for one key in one fixed window (booking/throttle.py): a rate limit's memory.
+
+    Written only by `attempts_record`'s upsert. The key is stored as its SHA-256 digest, so the
+    table holds no client address in clear.
+    """
+
+    key_digest = models.CharField(max_length=64)
+    window_start = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            # The upsert's conflict target: one row per key per window, so counts add up.
+            models.UniqueConstraint(fields=["key_digest", "window_start"], name="attempt_count_unique_key_window"),
+        ]
+        indexes = [
+            # attempts_record's cleanup: rows whose windows have ended.
+            models.Index(fields=["expires_at"], name="attempt_count_expires"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.count} from {self.window_start:%Y-%m-%d %H:%M}"

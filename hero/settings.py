@@ -147,10 +147,10 @@ DATABASES["default"]["OPTIONS"].setdefault(
 )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# The cache holds the failed date-of-birth tries per client address (booking/throttle.py), so it
-# must be one store every web process shares, never per-process memory: the database by
-# default (table made by `manage.py createcachetable`; the test database gets it too), Redis
-# with CACHE_URL=redis://host:6379/0.
+# One store every web process shares, never per-process memory: the database by default (table
+# made by `manage.py createcachetable`; the test database gets it too), Redis with
+# CACHE_URL=redis://host:6379/0. Rate limits don't live here: a cache culls (the database cache
+# keeps 300 entries), so their counts are rows of booking's AttemptCount (booking/throttle.py).
 CACHES = {"default": env.cache_url("CACHE_URL", default="dbcache://django_cache")}
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -15,21 +15,14 @@ from booking.models import AuditEvent, Patient
 from booking.references import encode_reference
 from messaging.models import Message
 from tests.factories import PatientFactory
+from tests.fakes.twilio import ACCOUNT_SID as ACCOUNT
+from tests.fakes.twilio import AUTH_TOKEN as TOKEN
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("twilio_account")]
 
-TOKEN = "twilio-test-auth-token-0123456789"
-ACCOUNT = "AC" + "1" * 32
 PUBLIC = "http://testserver"
 MOBILE = "+447400123456"  # the practice patient's (tests/factories.py)
 OPTED_OUT = "The patient has opted out of texts (replied STOP)"
-
-
-@pytest.fixture(autouse=True)
-def twilio_account(settings):
-    settings.TWILIO_ACCOUNT_SID = ACCOUNT
-    settings.TWILIO_AUTH_TOKEN = TOKEN
-    settings.PUBLIC_BASE_URL = PUBLIC
 
 
 def inbound_path() -> str:

@@ -15,19 +15,12 @@ from messaging.delivery import _record_sent, message_claim
 from messaging.models import Message, MessageStatusEvent
 from messaging.transports import SendResult
 from tests.factories import MessageFactory
+from tests.fakes.twilio import ACCOUNT_SID as ACCOUNT
+from tests.fakes.twilio import AUTH_TOKEN as TOKEN
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("twilio_account")]
 
-TOKEN = "twilio-test-auth-token-0123456789"
-ACCOUNT = "AC" + "1" * 32
 PUBLIC = "http://testserver"
-
-
-@pytest.fixture(autouse=True)
-def twilio_account(settings):
-    settings.TWILIO_ACCOUNT_SID = ACCOUNT
-    settings.TWILIO_AUTH_TOKEN = TOKEN
-    settings.PUBLIC_BASE_URL = PUBLIC
 
 
 def status_path(message: Message) -> str:

@@ -20,6 +20,7 @@ from messaging.models import Message
 from messaging.views.messages import MessageRow, _messages_for, message_rows
 from messaging.webhooks import twilio_inbound_record
 from tests.factories import BookingLinkFactory, MessageFactory, SlotFactory, UserFactory
+from tests.fakes.twilio import ACCOUNT_SID
 
 pytestmark = pytest.mark.django_db
 
@@ -143,12 +144,9 @@ class TestPatientReference:
         assert f"?patient={practice.patient.reference}" in content
 
 
+@pytest.mark.usefixtures("twilio_account")
 class TestInboundSender:
-    ACCOUNT = "AC" + "1" * 32
-
-    @pytest.fixture(autouse=True)
-    def twilio_account(self, settings):
-        settings.TWILIO_ACCOUNT_SID = self.ACCOUNT
+    ACCOUNT = ACCOUNT_SID
 
     def stop_from(self, sender: str) -> int:
         params = QueryDict(mutable=True)
