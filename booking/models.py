@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from booking.encryption import token_encrypt
 from booking.formats import date_and_time, time_of_day
+from booking.names import name_check, validate_name
 from booking.nhs_numbers import NhsNumberIsValid, normalise_nhs_number, validate_nhs_number
 from booking.phones import E164_PATTERN, format_phone_number_for_display, normalise_phone_number
 from booking.references import encode_reference
@@ -48,7 +49,7 @@ class Organisation(models.Model):
         PRACTICE = "practice", "GP practice"
         HUB = "hub", "PCN hub"
 
-    name = models.CharField(max_length=200)
+    name = models.CharField(max_length=200, validators=[validate_name])
     ods_code = models.CharField(
         "ODS code",
         max_length=10,
@@ -84,6 +85,7 @@ class Organisation(models.Model):
             models.CheckConstraint(
                 condition=Q(phone="") | Q(phone__regex=E164_PATTERN), name="organisation_phone_e164"
             ),
+            name_check(field="name", name="organisation_name_printable"),
         ]
 
     def __str__(self) -> str:
@@ -125,7 +127,7 @@ class StaffMembership(models.Model):
 
 class Location(models.Model):
     organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="locations")
-    name = models.CharField(max_length=200)
+    name = models.CharField(max_length=200, validators=[validate_name])
     address_line_1 = models.CharField(max_length=200)
     address_line_2 = models.CharField(max_length=200, blank=True)
     town = models.CharField(max_length=100)
@@ -139,6 +141,7 @@ class Location(models.Model):
         ordering = ["organisation__name", "name"]
         constraints = [
             models.UniqueConstraint(fields=["organisation", "name"], name="location_unique_name_per_organisation"),
+            name_check(field="name", name="location_name_printable"),
         ]
 
     def __str__(self) -> str:
@@ -158,8 +161,12 @@ class Location(models.Model):
 
 class Practitioner(models.Model):
     organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="practitioners")
-    name = models.CharField(max_length=200, help_text='As patients see it, like "Dr Amina Shah".')
-    role = models.CharField(max_length=100, blank=True, help_text='For example "GP" or "Practice nurse".')
+    name = models.CharField(
+        max_length=200, validators=[validate_name], help_text='As patients see it, like "Dr Amina Shah".'
+    )
+    role = models.CharField(
+        max_length=100, blank=True, validators=[validate_name], help_text='For example "GP" or "Practice nurse".'
+    )
     locations = models.ManyToManyField(Location, related_name="practitioners", blank=True)
     is_active = models.BooleanField(default=True)
 
@@ -167,6 +174,8 @@ class Practitioner(models.Model):
         ordering = ["organisation__name", "name"]
         constraints = [
             models.UniqueConstraint(fields=["organisation", "name"], name="practitioner_unique_name_per_organisation"),
+            name_check(field="name", name="practitioner_name_printable"),
+            name_check(field="role", name="practitioner_role_printable"),
         ]
 
     def __str__(self) -> str:
@@ -180,7 +189,7 @@ class AppointmentType(models.Model):
         VIDEO = "video", "Video"
 
     organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="appointment_types")
-    name = models.CharField(max_length=200)
+    name = models.CharField(max_length=200, validators=[validate_name])
     duration_minutes = models.PositiveSmallIntegerField(
         default=10, validators=[MinValueValidator(1), MaxValueValidator(480)]
     )
@@ -206,6 +215,7 @@ class AppointmentType(models.Model):
     class Meta:
         ordering = ["organisation__name", "name"]
         constraints = [
+            name_check(field="name", name="appointment_type_name_printable"),
             models.UniqueConstraint(
                 fields=["organisation", "name"], name="appointment_type_unique_name_per_organisation"
             ),
@@ -437,8 +447,8 @@ class Patient(models.Model):
 
     # db_index=False where a composite index below leads with the column: one index, not two.
     organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="patients", db_index=False)
-    first_name = models.CharField(max_length=100)
-    last_name = models.CharField(max_length=100)
+    first_name = models.CharField(max_length=100, validators=[validate_name])
+    last_name = models.CharField(max_length=100, validators=[validate_name])
     date_of_birth = models.DateField()
     nhs_number = models.CharField(
         "NHS number",
@@ -474,6 +484,8 @@ class Patient(models.Model):
     class Meta:
         ordering = ["last_name", "first_name"]
         constraints = [
+            name_check(field="first_name", name="patient_first_name_printable"),
+            name_check(field="last_name", name="patient_last_name_printable"),
             models.UniqueConstraint(
                 fields=["organisation", "nhs_number"],
                 condition=Q(nhs_number__isnull=False),

@@ -188,12 +188,16 @@ TASKS = {
 
 # Delivery (messaging/transports/, docs/deployment.md). Texts go through SMS_BACKEND: "outbox"
 # (development: kept, and shown at /dev/outbox when DEBUG is on), "console" (printed to the
-# log) or "twilio". Email goes through the EMAIL_BACKEND variable (Django 6.1 MAILERS): an anymail backend in
-# production (anymail.backends.<esp>.EmailBackend, its settings from ANYMAIL_* variables).
+# log), "twilio", or the dotted path of a class with `name` and `send(message)` (like
+# EMAIL_BACKEND; the tests use one that raises). Email goes through the EMAIL_BACKEND variable
+# (Django 6.1 MAILERS): an anymail backend in production (anymail.backends.<esp>.EmailBackend,
+# its settings from ANYMAIL_* variables).
 SMS_BACKENDS = ("outbox", "console", "twilio")
 SMS_BACKEND = env.str("SMS_BACKEND", default="outbox")
-if SMS_BACKEND not in SMS_BACKENDS:
-    raise ImproperlyConfigured(f"SMS_BACKEND must be one of {', '.join(SMS_BACKENDS)}, not {SMS_BACKEND!r}.")
+if SMS_BACKEND not in SMS_BACKENDS and "." not in SMS_BACKEND:
+    raise ImproperlyConfigured(
+        f"SMS_BACKEND must be one of {', '.join(SMS_BACKENDS)} or a class's dotted path, not {SMS_BACKEND!r}."
+    )
 TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")
 TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="")
 if SMS_BACKEND == "twilio" and not (TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN):
