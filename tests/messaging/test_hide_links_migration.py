@@ -1,4 +1,4 @@
-"""The data migration that takes working links out of messages already stored (messaging 0004)."""
+"""The data migration that takes working links out of messages already stored (messaging 0006)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from tests.factories import BookingLinkFactory, MessageFactory
 
 pytestmark = pytest.mark.django_db
 
-migration = importlib.import_module("messaging.migrations.0004_tokens_hide_links")
+migration = importlib.import_module("messaging.migrations.0006_tokens_hide_links")
 
 
 def message_as_before(*, status: str, link_status: str = "active", expired: bool = False) -> tuple[Message, str]:

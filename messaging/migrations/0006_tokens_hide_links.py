@@ -73,8 +73,8 @@ def hide_links(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("booking", "0006_tokens_token_encrypted"),
-        ("messaging", "0003_delivery"),
+        ("booking", "0007_tokens_token_encrypted"),
+        ("messaging", "0005_strand_template_name_printable"),
     ]
 
     operations = [migrations.RunPython(hide_links, migrations.RunPython.noop, elidable=True)]

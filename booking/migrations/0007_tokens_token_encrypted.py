@@ -5,7 +5,8 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("booking", "0005_organisation_uses_nhs_identity_no_sms_sender_name"),
+        ("booking", "0006_doblimit_attempt_count"),
+        ("booking", "0006_strand_names_printable"),
     ]
 
     operations = [
