@@ -104,10 +104,8 @@ def patient_answers_400_409_429(practice, token: str) -> list[int]:
 
 
 @override_settings(DEBUG=False)
-def test_no_token_is_at_rest_or_in_any_output_after_delivery(practice, fake_twilio, staff_client, superuser, caplog):
+def test_no_token_is_at_rest_or_in_any_output_after_delivery(practice, fake_twilio, staff_client, admin_client, caplog):
     caplog.set_level(logging.INFO)
-    admin_client = Client()  # its own: the admin_client fixture would sign staff_client's client in again
-    admin_client.force_login(superuser)
     by_sms = send(practice, "sms")
     by_email = send(practice, "email")
     tokens = [token_of(by_sms), token_of(by_email)]
