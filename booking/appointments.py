@@ -76,7 +76,10 @@ def appointment_book(
                 # (say it was locked after booking and then unlocked as active).
                 raise LinkNotBookable(LinkState.BOOKED) from error
             link.status = BookingLink.Status.BOOKED
-            link.save(update_fields=["status"])
+            # A booked link has had its one booking: no later message carries it again, so its
+            # encrypted token goes with the booking (the confirmation carries no link).
+            link.token_encrypted = ""
+            link.save(update_fields=["status", "token_encrypted"])
             audit_record(
                 action=AuditEvent.Action.BOOKED,
                 patient=link.patient,

@@ -167,11 +167,12 @@ UNLOCKABLE = (BookingLink.Status.LOCKED,)
 def booking_link_revoke(*, link: BookingLink, actor: AnyUser) -> bool:
     """Revoke an active or locked link so it can no longer book. Returns whether it changed.
 
-    A booked link keeps its appointment: cancelling that is a separate act.
+    A booked link keeps its appointment: cancelling that is a separate act. The encrypted token
+    is wiped in the same UPDATE: a revoked link is never sent again.
     """
     with transaction.atomic():
         changed = BookingLink.objects.filter(pk=link.pk, status__in=REVOCABLE).update(
-            status=BookingLink.Status.REVOKED, revoked_at=timezone.now()
+            status=BookingLink.Status.REVOKED, revoked_at=timezone.now(), token_encrypted=""
         )
         if changed:
             audit_record(action=AuditEvent.Action.REVOKED, actor=actor, patient=link.patient, booking_link=link)
@@ -193,6 +194,24 @@ def booking_link_unlock(*, link: BookingLink, actor: AnyUser) -> bool:
     if changed:
         link.refresh_from_db(fields=["status", "failed_attempts"])
     return bool(changed)
+
+
+def booking_links_wipe_unusable(*, now: datetime | None = None) -> int:
+    """Wipe the encrypted token of every link that can't book any more; returns how many.
+
+    Revoking and booking wipe their own link as they happen; this catches the links that
+    expired (and any revoked or booked before the wipe existed). A locked link keeps its
+    token: staff can unlock it, and a message still being delivered may carry it.
+    One UPDATE, no lock held beyond its rows; run by the delivery sweep (messaging/tasks.py).
+    """
+    now = now or timezone.now()
+    return (
+        BookingLink.objects.exclude(token_encrypted="")
+        .filter(
+            models.Q(status__in=[BookingLink.Status.BOOKED, BookingLink.Status.REVOKED]) | models.Q(expires_at__lte=now)
+        )
+        .update(token_encrypted="")
+    )
 
 
 # --- The patient's side: finding a link and checking the date of birth ----------------------

@@ -26,6 +26,7 @@ from django.db.models.functions import Upper
 from django.urls import reverse
 from django.utils import timezone
 
+from booking.encryption import token_encrypt
 from booking.formats import date_and_time, time_of_day
 from booking.names import name_check, validate_name
 from booking.nhs_numbers import NhsNumberIsValid, normalise_nhs_number, validate_nhs_number
@@ -646,7 +647,10 @@ class BookingLink(models.Model):
     """One patient, one appointment type, one location: the self-booking link.
 
     The token is generated on first save and kept only on that instance (`.token`); the
-    database stores its SHA-256 digest, so a copy of the database can't open any link.
+    database stores its SHA-256 digest, so a copy of the database can't open any link. A later
+    message (a delivery retry) puts the link in its text again from `token_encrypted`, the token
+    encrypted with a key from the environment (booking/encryption.py), wiped once the link can't
+    book any more (booked, revoked, expired: booking/links.py).
     """
 
     class Status(models.TextChoices):
@@ -656,6 +660,8 @@ class BookingLink(models.Model):
         LOCKED = "locked", "Locked"
 
     token_digest = models.CharField(max_length=64, unique=True, editable=False)
+    # Empty once the link can't book: nothing then needs the token again.
+    token_encrypted = models.TextField(blank=True, default="", db_default="", editable=False)
     organisation = models.ForeignKey(
         Organisation,
         on_delete=models.PROTECT,
@@ -714,6 +720,7 @@ class BookingLink(models.Model):
         if not self.token_digest:
             self.token = secrets.token_urlsafe(16)
             self.token_digest = hash_token(self.token)
+            self.token_encrypted = token_encrypt(self.token)
         if not self.organisation_id and self.patient_id:
             self.organisation_id = self.patient.organisation_id
         super().save(*args, **kwargs)

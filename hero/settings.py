@@ -7,6 +7,8 @@ reports nothing.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -43,6 +45,16 @@ SECRET_KEY = _required_in_production(
     "SECRET_KEY", "dev-only-insecure-secret-key-4f9b2c7e1a8d6053-never-use-in-production"
 )
 HASHIDS_SALT = _required_in_production("HASHIDS_SALT", "dev-only-hashids-salt")
+
+# Keys that encrypt a link's token while a later message may carry it (booking/encryption.py):
+# Fernet keys, comma-separated; the first encrypts, all decrypt (rotation: docs/security.md).
+# Production must set its own (a system check says so); development derives one from the
+# development SECRET_KEY, labelled so it is never mistaken for a real one.
+LINK_ENCRYPTION_KEYS = env.list("LINK_ENCRYPTION_KEYS", default=[])
+if not LINK_ENCRYPTION_KEYS and DEBUG:
+    LINK_ENCRYPTION_KEYS = [
+        base64.urlsafe_b64encode(hashlib.sha256(b"dev-only-link-key:" + SECRET_KEY.encode()).digest()).decode()
+    ]
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else [])
 # Required in production: a forgotten value would put localhost addresses in patients' texts.
@@ -304,15 +316,27 @@ SECURE_CSP = {
     "object-src": [CSP.NONE],
 }
 
+# No working link in a log record: the filter (booking/logs.py) rewrites /b/<token> to
+# /b/<redacted>. On the loggers that name request paths (django.request's 4xx and 5xx,
+# runserver's django.server, gunicorn's access log when one is switched on), so the record is
+# clean before any handler sees it, and on the console handler for everything else.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"link_tokens": {"()": "booking.logs.LinkTokenFilter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["link_tokens"]}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     # Django's own console handler would print each record a second time through the root.
     "loggers": {
         "django": {"handlers": [], "propagate": True},
         # Failures and lockouts (WARNING) only; axes' INFO lines narrate every sign-in.
         "axes": {"level": "WARNING"},
+        "django.request": {"filters": ["link_tokens"], "propagate": True},
+        # Through the root's handler, not Django's own (which would print unfiltered).
+        "django.server": {"handlers": [], "filters": ["link_tokens"], "propagate": True},
+        "gunicorn.access": {"filters": ["link_tokens"]},
     },
 }
+# Error reports (ADMINS emails, the technical 500 page) leave a link's token out.
+DEFAULT_EXCEPTION_REPORTER = "booking.logs.LinkTokenExceptionReporter"
+DEFAULT_EXCEPTION_REPORTER_FILTER = "booking.logs.LinkTokenReporterFilter"

@@ -1,10 +1,12 @@
-"""Deploy checks: warn when messages would not reach patients in production."""
+"""System checks: the link encryption keys (always), and deploy checks that warn when messages
+would not reach patients in production."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
+from cryptography.fernet import Fernet
 from django.apps import AppConfig
 from django.conf import settings
 from django.core import checks
@@ -15,6 +17,34 @@ NOT_DELIVERING_EMAIL = {
     "django.core.mail.backends.dummy.EmailBackend",
     "django.core.mail.backends.filebased.EmailBackend",
 }
+
+
+@checks.register(checks.Tags.security)
+def link_encryption_configured(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Every link is sent with its token encrypted (booking/encryption.py): no key, no link."""
+    keys = settings.LINK_ENCRYPTION_KEYS
+    if not keys:
+        return [
+            checks.Error(
+                "LINK_ENCRYPTION_KEYS is not set: no booking link can be sent.",
+                hint="Set LINK_ENCRYPTION_KEYS to a Fernet key: python -c "
+                '"from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"',
+                id="messaging.E001",
+            )
+        ]
+    found: list[checks.CheckMessage] = []
+    for position, key in enumerate(keys, start=1):
+        try:
+            Fernet(key.encode())
+        except ValueError:
+            found.append(
+                checks.Error(
+                    f"Key {position} of LINK_ENCRYPTION_KEYS is not a Fernet key (32 bytes, URL-safe base64).",
+                    hint="Generate one with cryptography's Fernet.generate_key(); the first key encrypts.",
+                    id="messaging.E002",
+                )
+            )
+    return found
 
 
 @checks.register(checks.Tags.security, deploy=True)

@@ -41,6 +41,7 @@ from booking.models import Organisation
 from booking.patients import patients_opt_out
 from messaging.channels import channel_options
 from messaging.models import Channel, Message, MessageStatusEvent
+from messaging.texts import message_link_url
 from messaging.transports import SendResult, TransportError, transport_for
 
 logger = logging.getLogger(__name__)
@@ -98,6 +99,7 @@ def message_claim(message_id: int, *, now: datetime | None = None) -> Message | 
     return Message.objects.select_related(
         "organisation",
         "patient",
+        "booking_link",
         "confirms__slot__appointment_type",
         "confirms__slot__practitioner",
         "confirms__slot__location",
@@ -154,6 +156,9 @@ def _why_not_deliverable_now(message: Message) -> str:
     if option.address != message.to_address:
         what = "mobile number" if message.channel == Channel.SMS else "email address"
         return f"Not sent: the patient's {what} changed after the message was written. Send it again."
+    if message.booking_link_id is not None and message_link_url(message=message) is None:
+        # Wiped when the link was booked, revoked or expired (or no configured key opens it).
+        return "Not sent: its link can't be used any more (booked, revoked or expired). Send a new one."
     return ""
 
 

@@ -8,3 +8,7 @@ class MessageNotSent(Exception):
         self.message = message
         self.field = field
         super().__init__(message)
+
+
+class MessageLinkGone(Exception):
+    """The message's link can't be put back in its text: it can't book any more, or no key opens it."""

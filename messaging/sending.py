@@ -20,6 +20,7 @@ from messaging.models import Channel, Message
 from messaging.segments import MAX_SMS_SEGMENTS, sms_normalise
 from messaging.tasks import delivery_enqueue
 from messaging.tokens import (
+    LINK_PLACEHOLDER,
     link_token_count,
     link_url_length,
     sms_length_of_body,
@@ -55,6 +56,9 @@ def message_check(*, patient: Patient, channel: str, body: str, link: LinkSettin
             "Use {{Patient First Name}}, {{Practice Name}} or {{Appointment Link}}.",
             field="body",
         )
+    if LINK_PLACEHOLDER in body:
+        # The stored text holds this where the link goes: typed by hand, it would be taken for the link.
+        raise MessageNotSent(f"Remove “{LINK_PLACEHOLDER}”: use {{{{Appointment Link}}}} for the link.", field="body")
     links = link_token_count(body)
     if link is None and links:
         raise MessageNotSent(
@@ -107,6 +111,8 @@ def message_send(
     saved together or not at all, with the delivery task (messaging/tasks.py). A second
     submit with the same `idempotency_key` returns the first message instead of sending again, even when both
     arrive at once (the key is unique in the database).
+    The text is stored with LINK_PLACEHOLDER where the link goes; the link's token is kept
+    only encrypted on the link, and put back when the text goes (messaging/texts.py).
     Raises MessageNotSent (and never saves anything) when a rule is broken.
     """
     existing = Message.objects.filter(idempotency_key=idempotency_key).first()
@@ -116,7 +122,6 @@ def message_send(
     try:
         with transaction.atomic():
             booking_link = None
-            link_url = None
             if link is not None:
                 try:
                     booking_link = booking_link_issue(
@@ -129,12 +134,14 @@ def message_send(
                     )
                 except LinkNotAllowed as error:
                     raise MessageNotSent(error.message, field=error.field) from error
-                link_url = settings.PUBLIC_BASE_URL + booking_link.get_absolute_url()
+            # Stored with the placeholder where the link goes: the link itself is kept only
+            # encrypted on the BookingLink, and put back when the text goes to the provider
+            # (messaging/texts.py). A working link is never at rest in clear.
             rendered = tokens_render(
                 body,
                 patient_first_name=patient.first_name,
                 practice_name=patient.organisation.name,
-                link_url=link_url,
+                link_url=LINK_PLACEHOLDER if booking_link is not None else None,
             )
             options = {option.channel: option for option in channel_options(patient)}
             message = Message.objects.create(

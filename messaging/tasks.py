@@ -4,8 +4,9 @@ The database backend with `manage.py db_worker` in production; the immediate one
 development and tests. Everything that queues work comes through here: sending
 (messaging/sending.py), booking confirmations (messaging/receivers.py), retries (passed to
 messaging/delivery.py as its `enqueue`) and the requeue sweep (`messages_requeue`, the
-requeue_messages command). Delivery and confirmations import nothing from this module, so the
-imports run one way: tasks → confirmations → delivery → transports.
+requeue_messages command, which also wipes expired links' encrypted tokens). Delivery and
+confirmations import nothing from this module, so the imports run one way: tasks →
+confirmations → delivery → transports.
 
 The task names (messaging.tasks.deliver_message, messaging.tasks.send_confirmation) are stored
 in task rows: renaming them strands the tasks already queued.
@@ -22,6 +23,7 @@ from django.tasks.backends.base import BaseTaskBackend
 from django.utils import timezone
 from django_tasks_db.backend import DatabaseBackend
 
+from booking.links import booking_links_wipe_unusable
 from messaging.confirmations import confirmation_send, confirmations_missing
 from messaging.delivery import message_deliver, messages_fail_exhausted, messages_stalled
 from messaging.models import Message
@@ -82,9 +84,11 @@ def messages_requeue(*, now: datetime | None = None, limit: int = 500) -> int:
     confirmation was never written (messaging/confirmations.py, confirmations_missing: the
     process died between the booking's commit and queuing the confirmation). Queuing one that
     still has its task is harmless: only one claim can succeed, and a confirmation is written
-    once.
+    once. It also wipes the encrypted token of links that expired (booking/links.py,
+    booking_links_wipe_unusable): no message will carry them again.
     """
     now = now or timezone.now()
+    booking_links_wipe_unusable(now=now)
     grace = timedelta(seconds=settings.DELIVERY_LEASE_SECONDS)
     messages_fail_exhausted(now=now, grace=grace, limit=limit)
     stalled = messages_stalled(now=now, grace=grace, limit=limit)

@@ -24,6 +24,10 @@ PRACTICE_NAME = "{{Practice Name}}"
 APPOINTMENT_LINK = "{{Appointment Link}}"
 KNOWN_TOKENS = (PATIENT_FIRST_NAME, PRACTICE_NAME, APPOINTMENT_LINK)
 
+# Where the link goes in a message as stored and as staff read it (messaging/texts.py puts the
+# link back there only when the text goes to the provider): a working link is never at rest.
+LINK_PLACEHOLDER = "[link to book: hidden]"
+
 # secrets.token_urlsafe(16): 16 random bytes are always 22 URL-safe base64 characters.
 LINK_TOKEN_LENGTH = 22
 

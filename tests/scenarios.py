@@ -11,6 +11,8 @@ from datetime import timedelta
 from django.utils import timezone
 
 from booking.models import AppointmentType, BookingLink, Organisation, Patient, Practitioner, SharingAgreement
+from messaging.models import Message
+from messaging.texts import message_text
 from tests.factories import (
     AppointmentTypeFactory,
     BookingLinkFactory,
@@ -94,3 +96,12 @@ def make_hub(practice: Practice) -> Hub:
     agreement.appointment_types.set([appointment_type])
     agreement.locations.set([location])
     return Hub(organisation, agreement, appointment_type, location, other_location, practitioner)
+
+
+def text_as_sent(message: Message) -> str:
+    """The text the patient receives, link included: the stored body shows it as a placeholder.
+
+    Put back from the link's encrypted token (messaging/texts.py), as delivery does, so it works
+    while the link can still book.
+    """
+    return message_text(message=Message.objects.select_related("booking_link").get(pk=message.pk))

@@ -19,13 +19,15 @@ from django.template.loader import render_to_string
 from booking.calendar import appointment_calendar
 from booking.calendar import calendar_host as message_id_domain
 from messaging.models import Message, SenderProfile
+from messaging.texts import message_text
 from messaging.transports.errors import SendResult, TransportError, http_status_is_transient
 
 
 def email_build(message: Message) -> AnymailMessage:
     organisation = message.organisation
     profile = SenderProfile.objects.filter(organisation=organisation).first()
-    context = {"message": message, "organisation": organisation}
+    # The text with its link, rendered here and never saved (messaging/texts.py).
+    context = {"message": message, "text": message_text(message=message), "organisation": organisation}
     email = AnymailMessage(
         subject=message.subject or f"A message from {organisation.name}",
         body=render_to_string("messaging/email/message.txt", context),

@@ -3,7 +3,8 @@
 
 - outbox: development. Sends nothing; the Message row already holds what was sent, and
   /dev/outbox shows it (DEBUG only), so a person trying the demo can open their link.
-- console: prints each text to the log.
+- console: prints each text to the log, as stored: with its link hidden (messaging/texts.py),
+  since a log is no place for a working link.
 - twilio: the Twilio SDK. Each organisation sends from its own Messaging Service or
   alphanumeric sender (SenderProfile), else the deployment's default; Twilio reports delivery
   to our status callback.
@@ -33,6 +34,7 @@ from twilio.rest import Client
 from booking.models import Organisation
 from booking.phones import normalise_phone_number
 from messaging.models import Message, SenderProfile
+from messaging.texts import message_text
 from messaging.transports.errors import SendResult, TransportError, http_status_is_transient
 
 logger = logging.getLogger(__name__)
@@ -107,7 +109,7 @@ class TwilioSmsBackend:
         try:
             created = self.client.messages.create(
                 to=message.to_address,
-                body=message.body,
+                body=message_text(message=message),
                 status_callback=settings.PUBLIC_BASE_URL
                 + reverse("webhooks:twilio_status", kwargs={"reference": message.reference}),
                 **sender,

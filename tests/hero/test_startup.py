@@ -32,6 +32,7 @@ SETTINGS_VARIABLES = {
     "SMS_BACKEND",
     "EMAIL_BACKEND",
     "TASKS_BACKEND",
+    "LINK_ENCRYPTION_KEYS",
 }
 PRODUCTION = {
     "DEBUG": "false",
@@ -47,6 +48,7 @@ PRODUCTION = {
     "ANYMAIL_POSTMARK_SERVER_TOKEN": "a-postmark-token",
     "ANYMAIL_WEBHOOK_SECRET": "hooks:a-long-webhook-password",
     "TASKS_BACKEND": "django_tasks_db.DatabaseBackend",
+    "LINK_ENCRYPTION_KEYS": "84ifzUVnw1LFv2pVyBk23hxUMwFOInsupVILTe8-YQg=",
 }
 
 
@@ -98,6 +100,19 @@ class TestProductionSettings:
         assert "webhook_signing_key" in (result.stderr + result.stdout).lower()
         signed = manage("check", "--deploy", env={**mailgun, "ANYMAIL_MAILGUN_WEBHOOK_SIGNING_KEY": "s"})
         assert "messaging.W005" not in signed.stderr + signed.stdout
+
+    def test_without_a_link_encryption_key_the_check_refuses_to_start(self):
+        result = manage("check", env={**PRODUCTION, "LINK_ENCRYPTION_KEYS": ""})
+        assert result.returncode != 0
+        assert "messaging.E001" in result.stderr
+        assert "LINK_ENCRYPTION_KEYS is not set" in result.stderr
+
+    def test_a_link_encryption_key_that_isnt_a_fernet_key_is_refused(self):
+        keys = PRODUCTION["LINK_ENCRYPTION_KEYS"] + ",not-a-key"
+        result = manage("check", env={**PRODUCTION, "LINK_ENCRYPTION_KEYS": keys})
+        assert result.returncode != 0
+        assert "messaging.E002" in result.stderr
+        assert "Key 2 of LINK_ENCRYPTION_KEYS" in result.stderr
 
     def test_twilio_without_credentials_stops_start_up(self):
         result = manage("check", env={**PRODUCTION, "TWILIO_AUTH_TOKEN": ""})

@@ -16,6 +16,7 @@ from booking.models import AuditEvent, BookingLink, Patient, hash_token
 from booking.references import encode_reference
 from messaging.forms import COMPOSE_STEPS, ComposeForm, ComposeState
 from messaging.models import Message
+from messaging.tokens import LINK_PLACEHOLDER
 from tests.factories import (
     AppointmentTypeFactory,
     LocationFactory,
@@ -24,6 +25,7 @@ from tests.factories import (
     PractitionerFactory,
 )
 from tests.messaging.message_bodies import LINK_SPELLINGS
+from tests.scenarios import text_as_sent
 
 pytestmark = pytest.mark.django_db
 
@@ -261,8 +263,10 @@ class TestSending:
         message = Message.objects.get()
         link = message.booking_link
         prefix = f"{settings.PUBLIC_BASE_URL}/b/"
-        assert prefix in message.body
-        token = message.body.split(prefix)[1].split()[0]
+        assert prefix not in message.body  # stored with the link hidden
+        assert LINK_PLACEHOLDER in message.body
+        assert prefix in text_as_sent(message)
+        token = text_as_sent(message).split(prefix)[1].split()[0]
         assert len(token) == 22
         assert hash_token(token) == link.token_digest
         assert (link.patient, link.appointment_type, link.location, link.practitioner) == (
@@ -298,7 +302,7 @@ class TestSending:
         self, staff_client, practice, django_capture_on_commit_callbacks
     ):
         send(staff_client, practice, capture=django_capture_on_commit_callbacks, body="Book: <<Appointment Link>>")
-        assert f"{settings.PUBLIC_BASE_URL}/b/" in Message.objects.get().body
+        assert f"{settings.PUBLIC_BASE_URL}/b/" in text_as_sent(Message.objects.get())
 
     def test_a_practitioner_who_works_there_can_be_chosen(
         self, staff_client, practice, django_capture_on_commit_callbacks
@@ -346,7 +350,9 @@ class TestSending:
         page = staff_client.get(response["Location"]).content.decode()
         assert "Message sent." in page
         assert "Active, expires in 14 days" in page
-        assert Message.objects.get().body.split("/b/")[1][:22] in page
+        # The link shows as its placeholder, never as a working link.
+        assert text_as_sent(Message.objects.get()).split("/b/")[1][:22] not in page
+        assert LINK_PLACEHOLDER in page
 
 
 class TestBadInput:
@@ -529,8 +535,8 @@ class TestWithoutJavaScript:
         response = send(staff_client, practice, capture=django_capture_on_commit_callbacks, body=added)
         assert response.status_code == 302
         message = Message.objects.get()
-        assert message.body.count(f"{settings.PUBLIC_BASE_URL}/b/") == 1
-        assert message.body.startswith("Hi Oliver, book here: Thank you. http")
+        assert text_as_sent(message).count(f"{settings.PUBLIC_BASE_URL}/b/") == 1
+        assert text_as_sent(message).startswith("Hi Oliver, book here: Thank you. http")
 
     def test_a_typed_token_the_form_sends_only_after_add_link(
         self, staff_client, practice, django_capture_on_commit_callbacks

@@ -21,6 +21,7 @@ from messaging.sending import LinkSettings, message_send
 from messaging.tasks import deliver_message, delivery_enqueue, messages_requeue
 from tests.factories import PatientFactory
 from tests.fakes.twilio import Answer, Hang, Refuse, Slow
+from tests.scenarios import text_as_sent
 
 DATABASE_TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 
@@ -54,7 +55,7 @@ class TestTwilioSends:
         assert message.status == Message.Status.SENT
         (request,) = fake_twilio.accepted()
         assert request.form["To"] == practice.patient.mobile
-        assert request.form["Body"] == message.body
+        assert request.form["Body"] == text_as_sent(message)
         assert "/b/" in request.form["Body"]
         assert request.form["From"] == "RIVERSIDE"
         assert request.form["StatusCallback"] == f"http://testserver/webhooks/twilio/status/{message.reference}/"

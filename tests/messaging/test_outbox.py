@@ -11,6 +11,7 @@ from booking.links import LinkExpiry
 from messaging.models import Message, MessageStatusEvent
 from messaging.sending import LinkSettings, message_send
 from tests.factories import MessageFactory
+from tests.scenarios import text_as_sent
 
 pytestmark = pytest.mark.django_db
 
@@ -42,7 +43,7 @@ def test_in_development_the_outbox_shows_the_text_with_its_link_to_open(client, 
     assert response.status_code == 200
     page = response.text
     assert f"Text to {practice.patient.mobile}" in page
-    link = message.body.split("Book here: ")[1]
+    link = text_as_sent(message).split("Book here: ")[1]
     assert f'<a href="{link}"' in page
 
 

@@ -25,7 +25,7 @@ from tests.factories import (
     StaffMembershipFactory,
     UserFactory,
 )
-from tests.scenarios import make_practice
+from tests.scenarios import make_practice, text_as_sent
 
 pytestmark = pytest.mark.django_db
 
@@ -149,7 +149,7 @@ def test_through_an_agreement_the_hub_and_the_practice_each_see_the_booking(
                 "action": "send",
             },
         )
-    token = Message.objects.get().body.split("/b/")[1]
+    token = text_as_sent(Message.objects.get()).split("/b/")[1]
 
     # The patient books the hub's slot through the link.
     patient = Client()
