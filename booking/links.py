@@ -318,15 +318,18 @@ class LinkState(enum.StrEnum):
     NOT_FOUND = "not_found"
     # The link's type belongs to a host whose sharing agreement with the sender has ended.
     AGREEMENT_ENDED = "agreement_ended"
+    # The practice deactivated the link's type, or stopped patients booking it themselves.
+    TYPE_WITHDRAWN = "type_withdrawn"
 
 
 def booking_link_patient_state(*, link: BookingLink | None, now: datetime | None = None) -> LinkState:
     """Which page the patient should see for this link (None: no such link).
 
     A booked link stays BOOKED after it expires, or after its sharing agreement ends, so the
-    patient can still see their appointment. An active link for a host's type re-checks the
-    sharing agreement (one query; none for the sender's own types), so ending an agreement
-    stops links already sent.
+    patient can still see their appointment. An active link whose type has been deactivated or
+    made not self-bookable is TYPE_WITHDRAWN (read from `link.appointment_type`, so no query
+    when it is joined). An active link for a host's type re-checks the sharing agreement (one
+    query; none for the sender's own types), so ending an agreement stops links already sent.
     """
     now = now or timezone.now()
     if link is None:
@@ -339,6 +342,8 @@ def booking_link_patient_state(*, link: BookingLink | None, now: datetime | None
         return LinkState.LOCKED
     if link.expires_at is not None and link.expires_at <= now:
         return LinkState.EXPIRED
+    if not (link.appointment_type.is_active and link.appointment_type.self_bookable):
+        return LinkState.TYPE_WITHDRAWN
     if not booking_link_still_shared(link=link):
         return LinkState.AGREEMENT_ENDED
     return LinkState.ACTIVE

@@ -52,6 +52,7 @@ STATE_PAGES = {
     LinkState.EXPIRED: ("booking/link_expired.html", 410),
     LinkState.REVOKED: ("booking/link_revoked.html", 410),
     LinkState.AGREEMENT_ENDED: ("booking/link_agreement_ended.html", 410),
+    LinkState.TYPE_WITHDRAWN: ("booking/link_type_withdrawn.html", 410),
     LinkState.LOCKED: ("booking/link_locked.html", 403),
 }
 
