@@ -1,7 +1,8 @@
 """The patient's pages: date of birth, times, confirm, booked, and the calendar file.
 
 Opening a link (GET or HEAD) changes nothing but the "opened" record: phones, chat apps and
-mail scanners fetch links for previews. Only POSTs act, and the rules live in booking/links.py,
+mail scanners fetch links for previews. The session remembers which links it opened, so each
+open is counted but audited once per session. Only POSTs act, and the rules live in booking/links.py,
 booking/slots.py and booking/appointments.py; these views parse input, call them and render.
 
 Once the date of birth matches, the session remembers that this link (and only this link) was
@@ -42,6 +43,9 @@ from booking.slots import FreeTime, slot_find_available, slot_times_available
 VERIFIED_SESSION_KEY = "booking_verified_links"
 VERIFIED_IDLE = timedelta(minutes=30)
 VERIFIED_REFRESH = timedelta(minutes=1)
+# The links this browser session has opened (their opens already audited), the latest few.
+OPENED_SESSION_KEY = "booking_opened_links"
+OPENED_REMEMBERED = 20
 # More free times than this and the times page shows a week at a time.
 ONE_PAGE_LIMIT = 30
 
@@ -90,6 +94,16 @@ def _mark_verified(request: HttpRequest, link: BookingLink, now: datetime) -> No
     verified = {pk: seen for pk, seen in _verified_links(request).items() if seen >= cutoff}
     verified[str(link.pk)] = now.timestamp()
     request.session[VERIFIED_SESSION_KEY] = verified
+
+
+def _record_opened(request: HttpRequest, link: BookingLink) -> None:
+    """Count the open; audit it once per browser session (reloads and Back don't add events)."""
+    opened = request.session.get(OPENED_SESSION_KEY)
+    opened = list(opened) if isinstance(opened, list) else []
+    first_in_session = link.pk not in opened
+    booking_link_record_opened(link=link, ip_address=client_ip(request), audit=first_in_session)
+    if first_in_session:
+        request.session[OPENED_SESSION_KEY] = [*opened, link.pk][-OPENED_REMEMBERED:]
 
 
 # --- Shared steps -----------------------------------------------------------------------------
@@ -238,7 +252,7 @@ def booking_link(request: HttpRequest, token: str) -> HttpResponse:
         return _state_page(request, None, state)
     if request.method == "POST":
         return _check_date_of_birth(request, link, token=token, state=state, now=now)
-    booking_link_record_opened(link=link, ip_address=client_ip(request))
+    _record_opened(request, link)
     if state in STATE_PAGES:
         return _state_page(request, link, state)
     if _is_verified(request, link, now):
