@@ -13,10 +13,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from functools import wraps
+from typing import cast
 
 from django.conf import settings
 from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
+from django.forms import CharField
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
@@ -41,7 +43,7 @@ from messaging.tokens import link_url_length, sms_length_of_body
 # The fields inside Invite to book: an error in one opens the section so it shows.
 LINK_FIELDS = ("appointment_type", "location", "practitioner", "link_expiry")
 # The longest message the builder sends, in characters (the form's own limit).
-MAX_BODY_CHARACTERS = ComposeForm.base_fields["body"].max_length or 5000
+MAX_BODY_CHARACTERS: int = cast(CharField, ComposeForm.base_fields["body"]).max_length or 0
 # The largest builder request read at all: a full-length body of four-byte characters,
 # percent-encoded (12 bytes each), plus the other fields, fits; half a megabyte doesn't.
 MAX_REQUEST_BYTES = 100_000
