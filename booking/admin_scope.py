@@ -2,7 +2,8 @@
 
 Superusers see everything. A member of staff with `is_staff` and an "admin" StaffMembership
 gets the models below, narrowed to the organisations they administer: list pages, change and
-delete pages (another organisation's object is a 404), foreign-key choices, autocomplete and
+delete pages (another organisation's object is a 404), foreign-key choices, the filter
+sidebar's choices on relations (only what their own rows point at), autocomplete and
 raw-id popups (both go through the related model's admin, so they are narrowed too), and
 actions (they act on the narrowed queryset). Models not built on this class (users, groups,
 memberships, task results) stay with Django's own permissions, which these admins don't have.
@@ -12,15 +13,20 @@ from __future__ import annotations
 
 from functools import reduce
 from operator import or_
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from django.contrib import admin
+from django.contrib.admin.utils import get_fields_from_path
 from django.db.models import ForeignKey, ManyToManyField, Model, Q, QuerySet
 from django.db.models.options import Options
 from django.forms import ModelChoiceField, ModelMultipleChoiceField
 from django.http import Http404, HttpRequest
 
 from booking.access import ADMIN_ROLES, organisation_ids_for
+
+if TYPE_CHECKING:
+    from django.contrib.admin.options import _ListFilterT
+    from django.utils.datastructures import _ListOrTuple
 
 
 class OrganisationScopedAdmin(admin.ModelAdmin):
@@ -69,6 +75,20 @@ class OrganisationScopedAdmin(admin.ModelAdmin):
         if request.user.is_superuser:
             return super().has_delete_permission(request, obj)
         return self._is_organisation_admin(request) and self._in_scope(request, obj)
+
+    def get_list_filter(self, request: HttpRequest) -> _ListOrTuple[_ListFilterT]:
+        filters = super().get_list_filter(request)
+        if request.user.is_superuser:
+            return filters
+        # Django's filter on a relation lists every row of the related table (every
+        # organisation's locations, types, practitioners); list only those the admin's own
+        # rows point at.
+        return [self._only_in_scope(entry) for entry in filters]
+
+    def _only_in_scope(self, entry: _ListFilterT) -> _ListFilterT:
+        if isinstance(entry, str) and get_fields_from_path(self.model, entry)[-1].is_relation:
+            return (entry, admin.RelatedOnlyFieldListFilter)
+        return entry
 
     def _get_obj_does_not_exist_redirect(self, request: HttpRequest, opts: Options[Any], object_id: str) -> NoReturn:
         # Django redirects to the admin index for a missing object; for another organisation's
