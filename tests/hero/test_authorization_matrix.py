@@ -26,11 +26,13 @@ from django.contrib.auth.models import Group
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.db.models import ForeignKey, ManyToManyField, Model
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404
 from django.test import Client
-from django.urls import URLPattern, URLResolver, get_resolver
+from django.urls import URLPattern, URLResolver, get_resolver, path
 
-from booking.models import Appointment, AuditEvent, BookingLink, SharingAgreement, Slot, StaffMembership
-from booking.references import encode_reference
+from booking.models import Appointment, AuditEvent, BookingLink, Patient, SharingAgreement, Slot, StaffMembership
+from booking.references import decode_reference, encode_reference
 from messaging.models import Message, MessageTemplate, SenderProfile
 from tests.factories import (
     AppointmentFactory,
@@ -423,12 +425,8 @@ def test_the_classification_names_only_urls_that_exist():
 CHECKED = [pytest.param(url, id=url.key) for url in URLS if classification(url) in {"staff", "admin"}]
 
 
-@pytest.mark.parametrize("url", CHECKED)
-def test_organisation_b_gets_nothing_of_organisation_as(url, matrix):
-    world, clients = matrix
-    requests = requests_for(url, world)
-    assert requests, f"{url.key}: no request aimed at organisation A"
-    before = world.snapshot()
+def leaks_for(requests: list[Request], world: World, clients: dict[str, Client]) -> list[str]:
+    """What each role of organisation B got of A's through `requests`, as sentences."""
     leaks = []
     for role, client in clients.items():
         for request in requests:
@@ -445,5 +443,38 @@ def test_organisation_b_gets_nothing_of_organisation_as(url, matrix):
             shown = [secret for secret in secrets if secret in body]
             if shown:
                 leaks.append(f"{where}: shows {shown}")
-    assert leaks == []
+    return leaks
+
+
+@pytest.mark.parametrize("url", CHECKED)
+def test_organisation_b_gets_nothing_of_organisation_as(url, matrix):
+    world, clients = matrix
+    requests = requests_for(url, world)
+    assert requests, f"{url.key}: no request aimed at organisation A"
+    before = world.snapshot()
+    assert leaks_for(requests, world, clients) == []
     assert world.snapshot() == before, f"{url.key} changed organisation A's records"
+
+
+# --- Controls: the matrix catches what it is there to catch ------------------------------------
+
+
+def _unscoped_patient(request: HttpRequest, reference: str) -> HttpResponse:
+    """A view that forgot its organisation check: any signed-in user sees any patient."""
+    patient = get_object_or_404(Patient, pk=decode_reference(reference, namespace="patient") or 0)
+    return HttpResponse(f"{patient.first_name} {patient.last_name}")
+
+
+urlpatterns = [path("unscoped/<str:reference>/", _unscoped_patient, name="unscoped")]
+
+
+def test_control_an_unscoped_view_is_caught(matrix, settings):
+    world, clients = matrix
+    settings.ROOT_URLCONF = __name__
+    leaks = leaks_for([Request("GET", f"/unscoped/{world.refs['patient']}/", aimed=True)], world, clients)
+    assert len(leaks) == 2 * len(ROLES)  # answered, and showed the name, for every role
+
+
+def test_control_a_new_url_is_unclassified():
+    new = Url("unscoped/<str:reference>/", "unscoped", _unscoped_patient)
+    assert classification(new) is None
