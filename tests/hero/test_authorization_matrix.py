@@ -24,7 +24,6 @@ import pytest
 from django.contrib import admin
 from django.contrib.auth.models import Group
 from django.contrib.contenttypes.models import ContentType
-from django.db import transaction
 from django.db.models import ForeignKey, ManyToManyField, Model
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
@@ -219,16 +218,11 @@ def make_clients() -> dict[str, Client]:
     return result
 
 
-@pytest.fixture(scope="module")
-def matrix(django_db_setup: None, django_db_blocker: Any) -> Iterator[tuple[World, dict[str, Client]]]:
-    """Both organisations, built once for the module in a transaction rolled back at its end.
-
-    Each test runs in a savepoint inside it (pytest-django's own), so a POST that did change
-    something is undone before the next URL; building per test made the matrix too slow.
-    """
-    with django_db_blocker.unblock(), transaction.atomic():
-        yield build_world(), make_clients()
-        transaction.set_rollback(True)
+@pytest.fixture
+def matrix() -> tuple[World, dict[str, Client]]:
+    """Both organisations, built for each test (a module-wide transaction would stay open
+    across other modules' tests under pytest-xdist)."""
+    return build_world(), make_clients()
 
 
 # --- Staff URLs: how to aim each at A's records -------------------------------------------------
