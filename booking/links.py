@@ -269,12 +269,19 @@ def booking_link_verify_dob(*, link: BookingLink, date_of_birth: date, ip_addres
     wrong guesses at once still count exactly five; the fifth locks the link in the same
     statement. A locked link refuses even the right date. The comparison is constant-time.
     """
+    check, tries_left, _ = _dob_verify(link=link, date_of_birth=date_of_birth, ip_address=ip_address)
+    return check, tries_left
+
+
+def _dob_verify(*, link: BookingLink, date_of_birth: date, ip_address: str | None) -> tuple[DobCheck, int, bool]:
+    # The third value: whether the link's conditional UPDATE counted this wrong date. Only
+    # those count towards the client's address; a try the locked link refused doesn't.
     link.refresh_from_db(fields=["status", "failed_attempts"])
     if link.status == BookingLink.Status.LOCKED:
-        return DobCheck.LOCKED, 0
+        return DobCheck.LOCKED, 0, False
     matches = hmac.compare_digest(date_of_birth.isoformat().encode(), link.patient.date_of_birth.isoformat().encode())
     if matches:
-        return DobCheck.MATCH, MAX_DOB_ATTEMPTS - link.failed_attempts
+        return DobCheck.MATCH, MAX_DOB_ATTEMPTS - link.failed_attempts, False
     with transaction.atomic():
         counted = (
             BookingLink.objects.filter(pk=link.pk, failed_attempts__lt=MAX_DOB_ATTEMPTS)
@@ -288,7 +295,7 @@ def booking_link_verify_dob(*, link: BookingLink, date_of_birth: date, ip_addres
             )
         )
         if not counted:
-            return DobCheck.LOCKED, 0
+            return DobCheck.LOCKED, 0, False
         link.refresh_from_db(fields=["status", "failed_attempts"])
         audit_record(
             action=AuditEvent.Action.DOB_FAILED,
@@ -301,25 +308,29 @@ def booking_link_verify_dob(*, link: BookingLink, date_of_birth: date, ip_addres
             audit_record(
                 action=AuditEvent.Action.LOCKED, patient=link.patient, booking_link=link, ip_address=ip_address
             )
-            return DobCheck.LOCKED, 0
-    return DobCheck.MISMATCH, MAX_DOB_ATTEMPTS - link.failed_attempts
+            return DobCheck.LOCKED, 0, True
+    return DobCheck.MISMATCH, MAX_DOB_ATTEMPTS - link.failed_attempts, True
 
 
 def booking_link_check_dob(*, link: BookingLink, date_of_birth: date, ip_address: str | None) -> DobResult:
     """Check a date of birth under both limits: the link's five tries and the address's.
 
     An address that has used up its wrong tries across links (booking/throttle.py) is refused
-    before the date is compared, so it learns nothing more. Otherwise the link's own count
-    decides (`booking_link_verify_dob`, a counted conditional UPDATE of the link row), and a
-    wrong date also counts against the address. Returns MATCH, MISMATCH with the tries left,
-    LOCKED (the fifth wrong date, or already locked) or TOO_MANY_TRIES.
+    before the date is compared, so it learns nothing more, and the link's count is untouched.
+    Otherwise the link's own count decides (a counted conditional UPDATE of the link row), and
+    a wrong date that UPDATE counted also counts against the address (one upsert of its
+    `AttemptCount` row); a try the link refused because it was locked doesn't, so a burst on one
+    link adds at most five. The address is checked before and counted after, so parallel tries
+    from one address can pass its limit by at most their own number. Returns MATCH, MISMATCH
+    with the tries left, LOCKED (the fifth wrong date, or already locked) or TOO_MANY_TRIES.
     """
     if dob_failures_exceeded(ip_address=ip_address):
         return DobResult(DobCheck.TOO_MANY_TRIES, 0)
-    check, tries_left = booking_link_verify_dob(link=link, date_of_birth=date_of_birth, ip_address=ip_address)
+    check, tries_left, counted = _dob_verify(link=link, date_of_birth=date_of_birth, ip_address=ip_address)
     if check is DobCheck.MATCH:
         return DobResult(check, tries_left)
-    dob_failure_record(ip_address=ip_address)
+    if counted:
+        dob_failure_record(ip_address=ip_address)
     if check is DobCheck.LOCKED or tries_left <= 0:
         return DobResult(DobCheck.LOCKED, 0)
     return DobResult(DobCheck.MISMATCH, tries_left)

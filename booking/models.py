@@ -27,6 +27,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from booking.formats import date_and_time, time_of_day
+from booking.names import name_check, validate_name
 from booking.nhs_numbers import NhsNumberIsValid, normalise_nhs_number, validate_nhs_number
 from booking.phones import E164_PATTERN, format_phone_number_for_display, normalise_phone_number
 from booking.references import encode_reference
@@ -47,7 +48,7 @@ class Organisation(models.Model):
         PRACTICE = "practice", "GP practice"
         HUB = "hub", "PCN hub"
 
-    name = models.CharField(max_length=200)
+    name = models.CharField(max_length=200, validators=[validate_name])
     ods_code = models.CharField(
         "ODS code",
         max_length=10,
@@ -83,6 +84,7 @@ class Organisation(models.Model):
             models.CheckConstraint(
                 condition=Q(phone="") | Q(phone__regex=E164_PATTERN), name="organisation_phone_e164"
             ),
+            name_check(field="name", name="organisation_name_printable"),
         ]
 
     def __str__(self) -> str:
@@ -124,7 +126,7 @@ class StaffMembership(models.Model):
 
 class Location(models.Model):
     organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="locations")
-    name = models.CharField(max_length=200)
+    name = models.CharField(max_length=200, validators=[validate_name])
     address_line_1 = models.CharField(max_length=200)
     address_line_2 = models.CharField(max_length=200, blank=True)
     town = models.CharField(max_length=100)
@@ -138,6 +140,7 @@ class Location(models.Model):
         ordering = ["organisation__name", "name"]
         constraints = [
             models.UniqueConstraint(fields=["organisation", "name"], name="location_unique_name_per_organisation"),
+            name_check(field="name", name="location_name_printable"),
         ]
 
     def __str__(self) -> str:
@@ -157,8 +160,12 @@ class Location(models.Model):
 
 class Practitioner(models.Model):
     organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="practitioners")
-    name = models.CharField(max_length=200, help_text='As patients see it, like "Dr Amina Shah".')
-    role = models.CharField(max_length=100, blank=True, help_text='For example "GP" or "Practice nurse".')
+    name = models.CharField(
+        max_length=200, validators=[validate_name], help_text='As patients see it, like "Dr Amina Shah".'
+    )
+    role = models.CharField(
+        max_length=100, blank=True, validators=[validate_name], help_text='For example "GP" or "Practice nurse".'
+    )
     locations = models.ManyToManyField(Location, related_name="practitioners", blank=True)
     is_active = models.BooleanField(default=True)
 
@@ -166,6 +173,8 @@ class Practitioner(models.Model):
         ordering = ["organisation__name", "name"]
         constraints = [
             models.UniqueConstraint(fields=["organisation", "name"], name="practitioner_unique_name_per_organisation"),
+            name_check(field="name", name="practitioner_name_printable"),
+            name_check(field="role", name="practitioner_role_printable"),
         ]
 
     def __str__(self) -> str:
@@ -179,7 +188,7 @@ class AppointmentType(models.Model):
         VIDEO = "video", "Video"
 
     organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="appointment_types")
-    name = models.CharField(max_length=200)
+    name = models.CharField(max_length=200, validators=[validate_name])
     duration_minutes = models.PositiveSmallIntegerField(
         default=10, validators=[MinValueValidator(1), MaxValueValidator(480)]
     )
@@ -205,6 +214,7 @@ class AppointmentType(models.Model):
     class Meta:
         ordering = ["organisation__name", "name"]
         constraints = [
+            name_check(field="name", name="appointment_type_name_printable"),
             models.UniqueConstraint(
                 fields=["organisation", "name"], name="appointment_type_unique_name_per_organisation"
             ),
@@ -436,8 +446,8 @@ class Patient(models.Model):
 
     # db_index=False where a composite index below leads with the column: one index, not two.
     organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="patients", db_index=False)
-    first_name = models.CharField(max_length=100)
-    last_name = models.CharField(max_length=100)
+    first_name = models.CharField(max_length=100, validators=[validate_name])
+    last_name = models.CharField(max_length=100, validators=[validate_name])
     date_of_birth = models.DateField()
     nhs_number = models.CharField(
         "NHS number",
@@ -473,6 +483,8 @@ class Patient(models.Model):
     class Meta:
         ordering = ["last_name", "first_name"]
         constraints = [
+            name_check(field="first_name", name="patient_first_name_printable"),
+            name_check(field="last_name", name="patient_last_name_printable"),
             models.UniqueConstraint(
                 fields=["organisation", "nhs_number"],
                 condition=Q(nhs_number__isnull=False),
@@ -798,3 +810,29 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_action_display()}, {date_and_time(self.created_at)}"
+
+
+class AttemptCount(models.Model):
+    """Attempts counted for one key in one fixed window (booking/throttle.py): a rate limit's memory.
+
+    Written only by `attempts_record`'s upsert. The key is stored as its SHA-256 digest, so the
+    table holds no client address in clear.
+    """
+
+    key_digest = models.CharField(max_length=64)
+    window_start = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            # The upsert's conflict target: one row per key per window, so counts add up.
+            models.UniqueConstraint(fields=["key_digest", "window_start"], name="attempt_count_unique_key_window"),
+        ]
+        indexes = [
+            # attempts_record's cleanup: rows whose windows have ended.
+            models.Index(fields=["expires_at"], name="attempt_count_expires"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.count} from {self.window_start:%Y-%m-%d %H:%M}"

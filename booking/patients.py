@@ -1,5 +1,5 @@
 """Patients: finding them as staff type (by name, NHS number or date of birth, within their
-organisations), and their choice to receive texts or not (opt-outs).
+organisations), and their choice to receive texts or not (opt-outs, per organisation).
 """
 
 from __future__ import annotations
@@ -7,12 +7,13 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 
-from django.db import models, transaction
+from django.core.exceptions import EmptyResultSet
+from django.db import connection, models, transaction
 from django.db.models import Q, QuerySet
 from django.db.models.functions import Upper
 
 from booking.audit import audit_record_many
-from booking.models import AuditEvent, Patient
+from booking.models import AuditEvent, Organisation, Patient
 from booking.nhs_numbers import normalise_nhs_number
 
 MAX_RESULTS = 20
@@ -72,24 +73,48 @@ def patient_search(*, organisation_ids: list[int], query: str, limit: int = MAX_
     return patients.order_by(Upper("last_name"), Upper("first_name"), "pk")[:limit]
 
 
-def patients_opt_out(*, mobile: str, why: str, opted_out: bool = True, ip_address: str | None = None) -> int:
-    """Mark every patient record with this mobile as opted out of texts (or back in); how many changed.
+def patients_opt_out(
+    *,
+    mobile: str,
+    organisations: QuerySet[Organisation],
+    why: str,
+    opted_out: bool = True,
+    ip_address: str | None = None,
+) -> int:
+    """Mark the patient records with this mobile at these organisations as opted out of texts (or back in).
 
-    One audit event per record changed, with `why`, in the same transaction. Locks those
-    patient rows (SELECT ... FOR UPDATE), so two reports about the same number at once
-    (Twilio's error and the patient's STOP text) record the change once. Raises nothing of its
-    own.
+    Returns how many changed. Only `organisations`: a STOP is an answer to the sender it was
+    sent to, so a patient registered at two practices that text from different senders stays
+    reachable by the other (messaging decides which organisations a sender or a report covers).
+
+    One UPDATE ... RETURNING that skips the records already so, and one audit event per record
+    it changed, with `why`, in the caller's transaction (or its own). The UPDATE locks the rows
+    it changes, and a second report about the same number at once (Twilio's error and the
+    patient's STOP text) waits for it, then finds nothing left to change: the change is
+    recorded once. Raises nothing of its own.
     """
-    with transaction.atomic():
-        patients = list(Patient.objects.select_for_update().filter(mobile=mobile).exclude(sms_opted_out=opted_out))
-        if not patients:
-            return 0
-        Patient.objects.filter(pk__in=[patient.pk for patient in patients]).update(sms_opted_out=opted_out)
-        audit_record_many(
-            action=AuditEvent.Action.OPTED_OUT if opted_out else AuditEvent.Action.OPTED_IN,
-            actor=None,
-            patients=patients,
-            ip_address=ip_address,
-            detail={"why": why},
+    try:
+        scope_sql, scope_params = (
+            Patient.objects.filter(mobile=mobile, organisation__in=organisations).values("pk").query.sql_with_params()
         )
-    return len(patients)
+    except EmptyResultSet:
+        return 0  # no organisation (organisations.none()): nothing to change
+    # No savepoint of its own: one fewer round trip for every inbound text, and a caller's
+    # transaction (messaging's replay guard) wants all or nothing anyway.
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        # Only Django's own compiled SQL is pasted in; every value is a parameter.
+        cursor.execute(
+            "UPDATE booking_patient SET sms_opted_out = %s WHERE sms_opted_out <> %s"  # noqa: S608
+            f" AND id IN ({scope_sql}) RETURNING id, organisation_id",
+            [opted_out, opted_out, *scope_params],
+        )
+        changed = [Patient(pk=pk, organisation_id=organisation_id) for pk, organisation_id in cursor.fetchall()]
+        if changed:
+            audit_record_many(
+                action=AuditEvent.Action.OPTED_OUT if opted_out else AuditEvent.Action.OPTED_IN,
+                actor=None,
+                patients=changed,
+                ip_address=ip_address,
+                detail={"why": why},
+            )
+    return len(changed)

@@ -135,10 +135,10 @@ DATABASES["default"]["OPTIONS"].setdefault(
 )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# The cache holds the failed date-of-birth tries per client address (booking/throttle.py), so it
-# must be one store every web process shares, never per-process memory: the database by
-# default (table made by `manage.py createcachetable`; the test database gets it too), Redis
-# with CACHE_URL=redis://host:6379/0.
+# One store every web process shares, never per-process memory: the database by default (table
+# made by `manage.py createcachetable`; the test database gets it too), Redis with
+# CACHE_URL=redis://host:6379/0. Rate limits don't live here: a cache culls (the database cache
+# keeps 300 entries), so their counts are rows of booking's AttemptCount (booking/throttle.py).
 CACHES = {"default": env.cache_url("CACHE_URL", default="dbcache://django_cache")}
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -176,12 +176,16 @@ TASKS = {
 
 # Delivery (messaging/transports/, docs/deployment.md). Texts go through SMS_BACKEND: "outbox"
 # (development: kept, and shown at /dev/outbox when DEBUG is on), "console" (printed to the
-# log) or "twilio". Email goes through the EMAIL_BACKEND variable (Django 6.1 MAILERS): an anymail backend in
-# production (anymail.backends.<esp>.EmailBackend, its settings from ANYMAIL_* variables).
+# log), "twilio", or the dotted path of a class with `name` and `send(message)` (like
+# EMAIL_BACKEND; the tests use one that raises). Email goes through the EMAIL_BACKEND variable
+# (Django 6.1 MAILERS): an anymail backend in production (anymail.backends.<esp>.EmailBackend,
+# its settings from ANYMAIL_* variables).
 SMS_BACKENDS = ("outbox", "console", "twilio")
 SMS_BACKEND = env.str("SMS_BACKEND", default="outbox")
-if SMS_BACKEND not in SMS_BACKENDS:
-    raise ImproperlyConfigured(f"SMS_BACKEND must be one of {', '.join(SMS_BACKENDS)}, not {SMS_BACKEND!r}.")
+if SMS_BACKEND not in SMS_BACKENDS and "." not in SMS_BACKEND:
+    raise ImproperlyConfigured(
+        f"SMS_BACKEND must be one of {', '.join(SMS_BACKENDS)} or a class's dotted path, not {SMS_BACKEND!r}."
+    )
 TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")
 TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="")
 if SMS_BACKEND == "twilio" and not (TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN):

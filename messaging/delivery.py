@@ -7,9 +7,15 @@ after the provider accepted the message and before we recorded it: once the leas
 message is claimed again and the same text, with the same link, goes a second time (the
 at-least-once window, docs/deployment.md).
 
-Transient failures (timeouts, connection errors, 5xx, 429) are tried again with exponential
-backoff and jitter up to DELIVERY_MAX_ATTEMPTS, then the message fails; permanent ones fail at
-once. The reason is kept on the message for staff to read.
+Every claim counts as an attempt, and the claim itself refuses a message that has had
+DELIVERY_MAX_ATTEMPTS of them. Transient failures (timeouts, connection errors, 5xx, 429) are
+tried again with exponential backoff and jitter up to that limit, then the message fails;
+permanent ones fail at once. An error the transport didn't expect (anything but TransportError:
+a bug, a provider client raising something new, a header Django refused) is logged with its
+traceback and treated as transient, so it can't leave the message "sending". A message whose
+last claim never finished (its worker died or hung past the lease) is failed by the sweep
+(`messages_fail_exhausted`) rather than claimed again. The reason is kept on the message for
+staff to read.
 
 This module queues nothing itself: messaging/tasks.py is the one module that enqueues, and it
 passes its enqueue function in (`enqueue`), so the retry's task row is written inside the same
@@ -31,6 +37,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from booking.formats import time_of_day
+from booking.models import Organisation
 from booking.patients import patients_opt_out
 from messaging.channels import channel_options
 from messaging.models import Channel, Message, MessageStatusEvent
@@ -68,10 +75,14 @@ def retry_delay(attempt: int, *, rng: random.Random | None = None) -> timedelta:
 
 
 def message_claim(message_id: int, *, now: datetime | None = None) -> Message | None:
-    """Take a message for sending, or None when it isn't ours to send (not due, held, done)."""
+    """Take a message for sending, or None when it isn't ours to send (not due, held, done, out of tries).
+
+    One conditional UPDATE, no lock held: it counts the attempt and refuses a message that has
+    had DELIVERY_MAX_ATTEMPTS already, so no worker or sweep can try one more time than that.
+    """
     now = now or timezone.now()
     claimed = (
-        Message.objects.filter(pk=message_id)
+        Message.objects.filter(pk=message_id, attempts__lt=settings.DELIVERY_MAX_ATTEMPTS)
         .filter(
             Q(status=Message.Status.QUEUED, next_attempt_at__lte=now)
             | Q(status=Message.Status.SENDING, lease_expires_at__lt=now)
@@ -101,8 +112,9 @@ def message_deliver(*, message_id: int, enqueue: DeliveryEnqueue) -> DeliveryOut
     same transaction, so the retry's task row and the "queued again" status commit together;
     if writing the task fails, that status rolls back too and the message stays "sending"
     until its lease lapses and the requeue sweep takes it (messages_stalled). Raises nothing
-    for a provider's failure (TransportError is recorded on the message); a database error
-    propagates and fails the task.
+    for a provider's failure (TransportError is recorded on the message) nor for any other
+    error the transport raises (logged with its traceback, then retried like a transient
+    failure); a database error propagates and fails the task, and the sweep takes over.
     """
     message = message_claim(message_id)
     if message is None:
@@ -114,8 +126,24 @@ def message_deliver(*, message_id: int, enqueue: DeliveryEnqueue) -> DeliveryOut
         result = transport_for(message.channel).send(message)
     except TransportError as error:
         return _record_failure(message, error, enqueue=enqueue)
+    except Exception as error:
+        # Not a failure the transport knows how to describe: a bug, a provider client raising
+        # something new, a header Django refused. Left to propagate, the task would fail with
+        # the message "sending" until the sweep claimed it again, for ever; recorded as a
+        # transient failure it is tried again and then fails with a reason staff can read.
+        logger.exception(
+            "Message %s try %s: the transport raised an unexpected error.", message.reference, message.attempts
+        )
+        return _record_failure(message, unexpected_error(error), enqueue=enqueue)
     _record_sent(message, result)
     return "sent"
+
+
+def unexpected_error(error: BaseException) -> TransportError:
+    """The transient failure recorded for an error the transport didn't expect (its traceback is in the log)."""
+    return TransportError(
+        f"an unexpected error ({type(error).__name__}) — the details are in the server log.", permanent=False
+    )
 
 
 def _why_not_deliverable_now(message: Message) -> str:
@@ -175,7 +203,12 @@ def _record_failure(message: Message, error: TransportError, *, enqueue: Deliver
         changes = {"next_attempt_at": next_attempt_at}
     with transaction.atomic():
         if error.opted_out:
-            patients_opt_out(mobile=message.to_address, why="The SMS provider says the number opted out.")
+            # The patient opted out of the sender this message went from: this organisation's.
+            patients_opt_out(
+                mobile=message.to_address,
+                organisations=Organisation.objects.filter(pk=message.organisation_id),
+                why="The SMS provider says the number opted out.",
+            )
         # Only our own claim: a worker whose lease lapsed while it waited (another worker took
         # the message over) records nothing and queues no retry.
         ours = Message.objects.filter(pk=message.pk, attempts=attempt, status=Message.Status.SENDING)
@@ -197,18 +230,63 @@ def _record_failure(message: Message, error: TransportError, *, enqueue: Deliver
     return "failed" if final else "retrying"
 
 
+def _left_behind(*, now: datetime, grace: timedelta) -> Q:
+    """Sending with a lapsed lease (the worker died or hung), or queued and due for longer than `grace`."""
+    return Q(status=Message.Status.SENDING, lease_expires_at__lt=now) | Q(
+        status=Message.Status.QUEUED, next_attempt_at__lt=now - grace
+    )
+
+
 def messages_stalled(*, now: datetime, grace: timedelta, limit: int = 500) -> list[int]:
-    """Messages left behind, oldest first: their delivery must be queued again (messaging/tasks.py).
+    """Messages left behind with tries to spare, oldest first: their delivery must be queued again.
 
     Two kinds: sending with a lapsed lease (their worker died), and queued but due for longer
     than `grace` (a retry the backend couldn't defer, or a task lost with its queue). A message
-    that still has its task is harmless to queue twice: only one claim can succeed.
+    that still has its task is harmless to queue twice: only one claim can succeed. One left
+    behind with no tries to spare is `messages_fail_exhausted`'s (messaging/tasks.py calls both).
     """
     return list(
-        Message.objects.filter(
-            Q(status=Message.Status.SENDING, lease_expires_at__lt=now)
-            | Q(status=Message.Status.QUEUED, next_attempt_at__lt=now - grace)
-        )
+        Message.objects.filter(_left_behind(now=now, grace=grace), attempts__lt=settings.DELIVERY_MAX_ATTEMPTS)
         .order_by("next_attempt_at")
         .values_list("pk", flat=True)[:limit]
     )
+
+
+def messages_fail_exhausted(*, now: datetime, grace: timedelta, limit: int = 500) -> int:
+    """Fail the messages left behind after their last try, with a reason; how many.
+
+    The claim refuses them (DELIVERY_MAX_ATTEMPTS), so without this they would stay "sending"
+    for ever. Their last try never finished: the worker died or hung past its lease, maybe
+    after the provider took the text, so the reason says we don't know. One conditional UPDATE
+    per message (the same status and attempt it was read with), so a worker that records its
+    late outcome first wins and this changes nothing. Locks nothing else; raises nothing of
+    its own.
+    """
+    exhausted = list(
+        Message.objects.filter(_left_behind(now=now, grace=grace), attempts__gte=settings.DELIVERY_MAX_ATTEMPTS)
+        .order_by("next_attempt_at")
+        .values_list("pk", "status", "attempts")[:limit]
+    )
+    failed = 0
+    for message_id, status, attempts in exhausted:
+        reason = (
+            f"Not sent after {attempts} tries. Last: the try didn't finish (the worker stopped), "
+            "so the text may or may not have gone — the details are in the server log."
+            if status == Message.Status.SENDING
+            else f"Not sent after {attempts} tries."
+        )
+        with transaction.atomic():
+            ours = Message.objects.filter(pk=message_id, status=status, attempts=attempts)
+            if not ours.update(status=Message.Status.FAILED, failure_reason=reason, lease_expires_at=None):
+                continue
+            MessageStatusEvent.objects.create(
+                message_id=message_id,
+                status=Message.Status.FAILED,
+                source=MessageStatusEvent.Source.WORKER,
+                provider_status="failed",
+                detail=reason,
+                occurred_at=now,
+            )
+        logger.warning("Message %s failed: %s", Message(pk=message_id).reference, reason)
+        failed += 1
+    return failed

@@ -1,4 +1,5 @@
-"""What staff send: message templates, and each message as a row before it is delivered."""
+"""What staff send: message templates, and each message as a row before it is delivered; the ids of
+texts patients sent us (so a STOP or START acts once)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from django.db.models.functions import Now
 from django.utils import timezone
 
 from booking.models import Appointment, BookingLink, Organisation, Patient
+from booking.names import name_check, validate_name
 from booking.phones import E164_PATTERN
 from booking.references import encode_reference
 
@@ -23,7 +25,7 @@ class Channel(models.TextChoices):
 
 class MessageTemplate(models.Model):
     organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="message_templates")
-    name = models.CharField(max_length=100)
+    name = models.CharField(max_length=100, validators=[validate_name])
     body = models.TextField(
         help_text="Tokens: {{Patient First Name}}, {{Practice Name}}, {{Appointment Link}}.",
     )
@@ -37,6 +39,7 @@ class MessageTemplate(models.Model):
                 name="message_template_unique_name_per_organisation",
                 violation_error_message="This organisation already has a template with that name.",
             ),
+            name_check(field="name", name="message_template_name_printable"),
         ]
 
     def __str__(self) -> str:
@@ -186,3 +189,18 @@ class SenderProfile(models.Model):
 
     def __str__(self) -> str:
         return f"Sender for {self.organisation}"
+
+
+class InboundText(models.Model):
+    """A text a patient sent to one of our numbers that changed (or could have changed) their opt-out.
+
+    Kept by Twilio's id only, nothing the patient wrote: the unique id makes a second post of
+    the same text (Twilio retrying, or someone replaying a signed request after the patient
+    texted START) change nothing (messaging/webhooks.py).
+    """
+
+    provider_message_id = models.CharField(max_length=64, unique=True)
+    received_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.provider_message_id

@@ -23,7 +23,7 @@ from django.utils import timezone
 from django_tasks_db.backend import DatabaseBackend
 
 from messaging.confirmations import confirmation_send, confirmations_missing
-from messaging.delivery import message_deliver, messages_stalled
+from messaging.delivery import message_deliver, messages_fail_exhausted, messages_stalled
 from messaging.models import Message
 
 
@@ -77,7 +77,8 @@ def messages_requeue(*, now: datetime | None = None, limit: int = 500) -> int:
     """Queue delivery again for messages left behind; returns how many tasks were queued.
 
     The stalled messages (messaging/delivery.py, messages_stalled: a lapsed lease, or due for
-    longer than a lease), and appointments booked through a link in the last day whose
+    longer than a lease, with tries to spare; those without are failed with a reason instead,
+    messages_fail_exhausted, and queue nothing), and appointments booked through a link in the last day whose
     confirmation was never written (messaging/confirmations.py, confirmations_missing: the
     process died between the booking's commit and queuing the confirmation). Queuing one that
     still has its task is harmless: only one claim can succeed, and a confirmation is written
@@ -85,6 +86,7 @@ def messages_requeue(*, now: datetime | None = None, limit: int = 500) -> int:
     """
     now = now or timezone.now()
     grace = timedelta(seconds=settings.DELIVERY_LEASE_SECONDS)
+    messages_fail_exhausted(now=now, grace=grace, limit=limit)
     stalled = messages_stalled(now=now, grace=grace, limit=limit)
     for message_id in stalled:
         deliver_message.enqueue(message_id=message_id)

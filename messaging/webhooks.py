@@ -24,6 +24,7 @@ from anymail import urls as anymail_urls
 from anymail.exceptions import AnymailWebhookValidationFailure
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db import connection, transaction
 from django.http import (
     Http404,
     HttpRequest,
@@ -37,11 +38,12 @@ from django.views.decorators.http import require_POST
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
+from booking.models import Organisation
 from booking.patients import patients_opt_out
 from booking.phones import normalise_phone_number
 from messaging.models import Channel, Message
 from messaging.status_reports import StatusReport, message_find_for_report, message_status_report
-from messaging.transports.sms import TWILIO_OPTED_OUT, twilio_reason
+from messaging.transports.sms import TWILIO_OPTED_OUT, organisations_sending_through, twilio_reason
 
 logger = logging.getLogger(__name__)
 
@@ -133,7 +135,12 @@ def twilio_status_record(*, reference: str, params: QueryDict) -> bool:
         ),
     )
     if code == TWILIO_OPTED_OUT:
-        patients_opt_out(mobile=message.to_address, why="Twilio says the number opted out (error 21610).")
+        # The patient opted out of the sender this message went from: this organisation's.
+        patients_opt_out(
+            mobile=message.to_address,
+            organisations=Organisation.objects.filter(pk=message.organisation_id),
+            why="Twilio says the number opted out (error 21610).",
+        )
     return moved
 
 
@@ -164,21 +171,49 @@ def twilio_inbound_opt_out(params: QueryDict) -> bool | None:
 
 
 def twilio_inbound_record(*, params: QueryDict) -> int:
-    """Opt the sender out of texts (STOP) or back in (START); how many patient records changed."""
+    """Opt the sender out of texts (STOP) or back in (START); how many patient records changed.
+
+    Only at the organisations that text through the Messaging Service or number the text
+    reached (transports/sms.py, organisations_sending_through; docs/deployment.md), and only
+    the first time Twilio's id for the text is seen: the id is stored (InboundText, unique) in
+    the same transaction as the change, so a replay, or Twilio's retry of a post we answered,
+    changes nothing. Raises nothing of its own.
+    """
     opted_out = twilio_inbound_opt_out(params)
     try:
         # In the stored form, so it finds the patients; a short code or a sender name isn't one.
         mobile = normalise_phone_number(params.get("From") or "")
     except ValidationError:
         mobile = ""
-    if opted_out is None or not mobile or not _from_our_twilio_account(params):
+    sid = (params.get("MessageSid") or params.get("SmsSid") or "").strip()
+    if opted_out is None or not mobile or not sid or not _from_our_twilio_account(params):
         return 0
     keyword = (params.get("Body") or "").strip().upper()[:20]
-    return patients_opt_out(
-        mobile=mobile,
-        opted_out=opted_out,
-        why=f"The patient texted {keyword or params.get('OptOutType')} to our number.",
+    organisations = organisations_sending_through(
+        messaging_service_sid=(params.get("MessagingServiceSid") or "").strip(), number=params.get("To") or ""
     )
+    with transaction.atomic():
+        if not _inbound_text_first_seen(sid):
+            logger.info("Ignored inbound text %s: seen before.", sid)
+            return 0
+        return patients_opt_out(
+            mobile=mobile,
+            organisations=organisations,
+            opted_out=opted_out,
+            why=f"The patient texted {keyword or params.get('OptOutType')} to our number.",
+        )
+
+
+def _inbound_text_first_seen(sid: str) -> bool:
+    # INSERT ... ON CONFLICT DO NOTHING: a replay arriving at the same moment as the original
+    # waits for its commit, then inserts nothing; one round trip, no savepoint.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO messaging_inboundtext (provider_message_id, received_at)"
+            " VALUES (%s, now()) ON CONFLICT (provider_message_id) DO NOTHING RETURNING id",
+            [sid[:64]],
+        )
+        return cursor.fetchone() is not None
 
 
 # --- Email tracking (anymail) ----------------------------------------------------------------

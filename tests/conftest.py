@@ -1,28 +1,41 @@
+"""Fixtures every folder shares, over the scenarios in tests/scenarios.py.
+
+A fixture only one folder uses lives in that folder's conftest.py. pytest-django's own (client,
+admin_user, admin_client, settings, live_server...) are used as they come. No fixture name is
+defined twice under tests/: tests/test_suite_structure.py fails if one is.
+"""
+
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
+from django.core.cache import cache
 from django.test import override_settings
 
-from tests.factories import UserFactory
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
 from tests.scenarios import Hub, Practice, make_hub, make_practice
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    # PBKDF2's deliberate slowness protects real passwords; in tests it only costs time.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+@pytest.fixture(autouse=True, scope="session")
+def fast_password_hashing() -> Iterator[None]:
+    # PBKDF2's deliberate slowness protects real passwords; in tests it only costs time. For
+    # the whole session, so rows a class-scoped fixture makes get the same hashes too.
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
 
 
 @pytest.fixture
-def superuser(db):
-    return UserFactory(username="root", is_staff=True, is_superuser=True)
+def empty_cache(db):
+    """An empty cache before and after the test.
 
-
-@pytest.fixture
-def admin_client(client, superuser):
-    client.force_login(superuser)
-    return client
+    The cache is a database table that is not a model's: the flush after a transactional test
+    leaves it alone. Failed tries per address are no longer in it (they are `AttemptCount`
+    rows, cleared like any model's), so this only keeps tests from seeing each other's entries.
+    """
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture

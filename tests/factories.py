@@ -11,6 +11,8 @@ from django.utils import timezone
 from booking import models
 from booking.nhs_numbers import nhs_number_check_digit
 
+PASSWORD = "correct-horse-battery"  # every factory-made user's
+
 
 def _valid_nhs_number(n: int) -> str:
     """The n-th valid NHS number in a simple sequence (skipping those with no check digit)."""
@@ -31,7 +33,7 @@ class UserFactory(factory.django.DjangoModelFactory):
 
     username = factory.Sequence(lambda n: f"user{n}")
     email = factory.LazyAttribute(lambda o: f"{o.username}@example.com")
-    password = factory.django.Password("correct-horse-battery")
+    password = factory.django.Password(PASSWORD)
 
 
 class OrganisationFactory(factory.django.DjangoModelFactory):

@@ -1,5 +1,6 @@
 """The shared scenarios: a practice with a member of staff, a patient, an appointment type with
-free slots; and a PCN hub sharing a type with it. The fixtures over them are in tests/conftest.py.
+free slots; a link for that patient; and a PCN hub sharing a type with the practice. The fixtures
+over them are in tests/conftest.py (and the booking folder's link in tests/booking/conftest.py).
 """
 
 from __future__ import annotations
@@ -9,9 +10,10 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from booking.models import AppointmentType, Organisation, Patient, Practitioner, SharingAgreement
+from booking.models import AppointmentType, BookingLink, Organisation, Patient, Practitioner, SharingAgreement
 from tests.factories import (
     AppointmentTypeFactory,
+    BookingLinkFactory,
     LocationFactory,
     OrganisationFactory,
     PatientFactory,
@@ -53,6 +55,13 @@ def make_practice(name: str = "Riverside") -> Practice:
         )
     patient = PatientFactory(organisation=organisation, first_name="Oliver", last_name="Smith")
     return Practice(organisation, user, patient, appointment_type, location, practitioner)
+
+
+def make_link(practice: Practice) -> BookingLink:
+    """An active link for the practice's patient, to its appointment type at its location."""
+    return BookingLinkFactory(
+        patient=practice.patient, appointment_type=practice.appointment_type, location=practice.location
+    )
 
 
 @dataclass

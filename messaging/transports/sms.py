@@ -1,4 +1,5 @@
-"""Texts: the SMS backends, like Django's email backends, one of them chosen by settings.SMS_BACKEND.
+"""Texts: the SMS backends, like Django's email backends, one of them chosen by settings.SMS_BACKEND
+(by name, or a class's dotted path like EMAIL_BACKEND).
 
 - outbox: development. Sends nothing; the Message row already holds what was sent, and
   /dev/outbox shows it (DEBUG only), so a person trying the demo can open their link.
@@ -7,7 +8,9 @@
   alphanumeric sender (SenderProfile), else the deployment's default; Twilio reports delivery
   to our status callback.
 
-Twilio's error codes are turned into words staff can act on here, for the backend's own
+Which organisations a patient's STOP or START to one of our numbers covers is decided here too
+(`organisations_sending_through`), next to the rule it inverts (which sender an organisation
+texts from). Twilio's error codes are turned into words staff can act on here, for the backend's own
 errors and for the status callbacks that report later failures (messaging/webhooks.py).
 """
 
@@ -15,14 +18,20 @@ from __future__ import annotations
 
 import logging
 from functools import cache
+from typing import Protocol
 
 import requests
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db.models import Q, QuerySet
 from django.urls import reverse
+from django.utils.module_loading import import_string
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
+from booking.models import Organisation
+from booking.phones import normalise_phone_number
 from messaging.models import Message, SenderProfile
 from messaging.transports.errors import SendResult, TransportError, http_status_is_transient
 
@@ -128,7 +137,54 @@ def _twilio_sender(organisation_id: int) -> dict[str, str]:
     return {"from_": sender_id} if sender_id else {}
 
 
-type SmsBackend = OutboxSmsBackend | ConsoleSmsBackend | TwilioSmsBackend
+def organisations_sending_through(*, messaging_service_sid: str, number: str) -> QuerySet[Organisation]:
+    """The organisations whose texts go out through this Messaging Service or from this number.
+
+    The inverse of `_twilio_sender`, for a text a patient sent back (Twilio's inbound webhook
+    gives the Messaging Service the text reached, MessagingServiceSid, and the number, To):
+    an organisation's own Messaging Service; else the deployment's default one; else a sender
+    ID of its own (an alphanumeric name, which can't receive texts, so no reply matches it);
+    else the deployment's default sender ID, which matches when it is a phone number. A text
+    that reached none of these covers no organisation. Lazy: a subquery in the caller's UPDATE.
+    """
+    no_own_service = Q(sender_profile__isnull=True) | Q(sender_profile__twilio_messaging_service_sid="")
+    no_own_sender_id = Q(sender_profile__isnull=True) | Q(sender_profile__sms_sender_id="")
+    covered: list[Q] = []
+    if messaging_service_sid:
+        covered.append(Q(sender_profile__twilio_messaging_service_sid=messaging_service_sid))
+        if messaging_service_sid == settings.TWILIO_MESSAGING_SERVICE_SID:
+            covered.append(no_own_service)
+    if number and not settings.TWILIO_MESSAGING_SERVICE_SID and _same_number(number, settings.TWILIO_SENDER_ID):
+        covered.append(no_own_service & no_own_sender_id)
+    if not covered:
+        return Organisation.objects.none()
+    either = covered[0]
+    for another in covered[1:]:
+        either |= another
+    return Organisation.objects.filter(either)
+
+
+def _same_number(number: str, sender: str) -> bool:
+    # Digits only: phonenumbers reads letters as a keypad's, so a sender ID could pass for a number.
+    if not sender or not sender.lstrip("+").replace(" ", "").isdigit():
+        return False
+    return _number_key(number) == _number_key(sender)
+
+
+def _number_key(number: str) -> str:
+    try:
+        return normalise_phone_number(number)
+    except ValidationError:
+        return number.replace(" ", "")  # a number phonenumbers doesn't know (a test range): as written
+
+
+class SmsBackend(Protocol):
+    name: str
+
+    def send(self, message: Message) -> SendResult:
+        """Hand `message` to the provider; raises TransportError when it didn't take it."""
+        ...
+
 
 BACKENDS: dict[str, type[SmsBackend]] = {
     "outbox": OutboxSmsBackend,
@@ -139,7 +195,8 @@ BACKENDS: dict[str, type[SmsBackend]] = {
 
 @cache
 def _backend(name: str, *configuration: object) -> SmsBackend:
-    return BACKENDS[name]()
+    backend_class: type[SmsBackend] = BACKENDS[name] if name in BACKENDS else import_string(name)
+    return backend_class()
 
 
 def sms_backend() -> SmsBackend:

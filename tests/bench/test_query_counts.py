@@ -13,7 +13,6 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from django.core.cache import cache
 from django.core.exceptions import FieldFetchBlocked
 from django.test import Client
 from django.utils import timezone
@@ -24,23 +23,10 @@ from booking.references import encode_reference
 from booking.slots import slot_list_available
 from messaging.models import Message
 from tests.factories import BookingLinkFactory, PractitionerFactory, _valid_nhs_number
-from tests.scenarios import make_practice
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("empty_cache")]
 
 DOB = {"day": "17", "month": "5", "year": "1980"}  # PatientFactory's date of birth
-
-
-@pytest.fixture(autouse=True)
-def empty_cache():
-    cache.clear()
-    yield
-    cache.clear()
-
-
-@pytest.fixture
-def practice():
-    return make_practice()
 
 
 def grow(practice, *, times: int = 300, patients: int = 300, links: int = 100) -> None:

@@ -8,7 +8,7 @@ without touching this file (and fails loudly if the data set below has no row fo
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date, datetime, time, timedelta
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -61,6 +61,7 @@ from tests.factories import (
     StaffMembershipFactory,
     UserFactory,
 )
+from tests.transactions import transaction_for_the_class
 
 pytestmark = pytest.mark.django_db
 
@@ -129,9 +130,18 @@ def london(day: date, wall: time) -> datetime:
 # --- A realistic data set: at least one row of every registered model ----------------------
 
 
-@pytest.fixture
-def data_set(superuser) -> dict[type[models.Model], models.Model]:
-    """One practice with everything configured, a patient who booked through a link, and a hub."""
+@pytest.fixture(scope="class")
+def data_set(django_db_setup, django_db_blocker) -> Iterator[dict[type[models.Model], models.Model]]:
+    """One practice with everything configured, a patient who booked through a link, and a hub.
+
+    Made once for each class of tests that only read it: the rows take a tenth of a second or
+    so, and more than a hundred tests look at them.
+    """
+    with transaction_for_the_class(django_db_blocker):
+        yield make_data_set()
+
+
+def make_data_set() -> dict[type[models.Model], models.Model]:
     practice = OrganisationFactory(name="Riverside Medical Practice", ods_code="B82005", phone="+441134960123")
     hub = OrganisationFactory(name="Leeds Central PCN Hub", ods_code="U12345", kind=Organisation.Kind.HUB)
     receptionist = UserFactory(
@@ -434,8 +444,8 @@ WITH_OUR_FORMS = [
 
 class TestForeignKeysAreAutocompletes:
     @by_label(DOMAIN)
-    def test_every_relation_is_an_autocomplete_or_read_only(self, superuser, data_set, model, model_admin):
-        request = admin_request(superuser)
+    def test_every_relation_is_an_autocomplete_or_read_only(self, admin_user, data_set, model, model_admin):
+        request = admin_request(admin_user)
         obj = sample(data_set, model)
         if not model_admin.has_change_permission(request, obj):
             return  # the whole page is read-only
@@ -448,9 +458,9 @@ class TestForeignKeysAreAutocompletes:
 
     @by_label(WITH_OUR_FORMS)
     def test_every_relation_on_an_editable_form_uses_the_autocomplete_widget(
-        self, superuser, data_set, model, model_admin
+        self, admin_user, data_set, model, model_admin
     ):
-        request = admin_request(superuser)
+        request = admin_request(admin_user)
         obj = sample(data_set, model)
         for name, form, parent_keys in editable_forms(model_admin, request, obj):
             for field_name, field in form.base_fields.items():
@@ -635,7 +645,7 @@ def locked_link() -> BookingLink:
 
 
 class TestBookingLinkActions:
-    def test_revoking_revokes_an_active_link_and_records_who_did_it(self, admin_client, superuser):
+    def test_revoking_revokes_an_active_link_and_records_who_did_it(self, admin_client, admin_user):
         active = BookingLinkFactory()
         booked = BookingLinkFactory(status=BookingLink.Status.BOOKED)
         response = post_action(admin_client, BookingLink, "revoke_links", [active, booked])
@@ -646,20 +656,20 @@ class TestBookingLinkActions:
         assert active.revoked_at is not None
         assert booked.revoked_at is None
         event = AuditEvent.objects.get(action=AuditEvent.Action.REVOKED)
-        assert (event.booking_link, event.actor, event.patient) == (active, superuser, active.patient)
+        assert (event.booking_link, event.actor, event.patient) == (active, admin_user, active.patient)
         assert messages_of(response) == ["Revoked 1 link."]
 
-    def test_revoking_revokes_a_locked_link_and_records_who_did_it(self, admin_client, superuser):
+    def test_revoking_revokes_a_locked_link_and_records_who_did_it(self, admin_client, admin_user):
         locked = locked_link()
         response = post_action(admin_client, BookingLink, "revoke_links", [locked])
         assert response.status_code == 302
         locked.refresh_from_db()
         assert locked.status == BookingLink.Status.REVOKED
         event = AuditEvent.objects.get(action=AuditEvent.Action.REVOKED)
-        assert (event.booking_link, event.actor) == (locked, superuser)
+        assert (event.booking_link, event.actor) == (locked, admin_user)
         assert messages_of(response) == ["Revoked 1 link."]
 
-    def test_unlocking_makes_a_locked_link_active_with_its_count_reset(self, admin_client, superuser):
+    def test_unlocking_makes_a_locked_link_active_with_its_count_reset(self, admin_client, admin_user):
         locked = locked_link()
         active = BookingLinkFactory()
         response = post_action(admin_client, BookingLink, "unlock_links", [locked, active])
@@ -668,12 +678,12 @@ class TestBookingLinkActions:
         assert locked.status == BookingLink.Status.ACTIVE
         assert locked.failed_attempts == 0
         event = AuditEvent.objects.get(action=AuditEvent.Action.UNLOCKED)
-        assert (event.booking_link, event.actor, event.patient) == (locked, superuser, locked.patient)
+        assert (event.booking_link, event.actor, event.patient) == (locked, admin_user, locked.patient)
         assert messages_of(response) == ["Unlocked 1 link."]
 
 
 class TestAppointmentActions:
-    def test_cancelling_cancels_the_appointment_frees_its_slot_and_records_it(self, admin_client, superuser):
+    def test_cancelling_cancels_the_appointment_frees_its_slot_and_records_it(self, admin_client, admin_user):
         appointment = AppointmentFactory()
         response = post_action(admin_client, Appointment, "cancel_appointments", [appointment])
         assert response.status_code == 302
@@ -682,7 +692,7 @@ class TestAppointmentActions:
         assert appointment.cancelled_at is not None
         assert appointment.slot.status == Slot.Status.FREE
         event = AuditEvent.objects.get(action=AuditEvent.Action.CANCELLED)
-        assert (event.appointment, event.actor, event.patient) == (appointment, superuser, appointment.patient)
+        assert (event.appointment, event.actor, event.patient) == (appointment, admin_user, appointment.patient)
         assert messages_of(response) == ["Cancelled 1 appointment."]
 
     def test_cancelling_a_cancelled_appointment_changes_nothing(self, admin_client):

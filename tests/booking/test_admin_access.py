@@ -85,12 +85,14 @@ def world(name: str) -> dict:
 
 
 @pytest.fixture
-def ours():
+def our_admin_records():
+    """Organisation A's record of every kind the admin shows, keyed by model."""
     return world("Riverside")
 
 
 @pytest.fixture
-def theirs():
+def their_admin_records():
+    """Organisation B's record of every kind the admin shows, keyed by model."""
     return world("Hillview")
 
 
@@ -101,8 +103,8 @@ def member(organisation, role: str, *, is_staff: bool) -> User:
 
 
 @pytest.fixture
-def org_admin_client(client, ours):
-    client.force_login(member(ours[Organisation], StaffMembership.Role.ADMIN, is_staff=True))
+def org_admin_client(client, our_admin_records):
+    client.force_login(member(our_admin_records[Organisation], StaffMembership.Role.ADMIN, is_staff=True))
     return client
 
 
@@ -131,30 +133,34 @@ def test_every_scoped_model_is_covered():
 
 @pytest.mark.parametrize("model", SCOPED, ids=lambda model: model._meta.label)
 class TestAnOrganisationsAdmin:
-    def test_the_list_shows_ours_and_nothing_of_theirs(self, org_admin_client, ours, theirs, model):
+    def test_the_list_shows_ours_and_nothing_of_theirs(
+        self, org_admin_client, our_admin_records, their_admin_records, model
+    ):
         response = org_admin_client.get(url(model, "changelist"))
         assert response.status_code == 200
         shown = {obj.pk for obj in response.context["cl"].result_list}
-        assert ours[model].pk in shown
-        assert theirs[model].pk not in shown
+        assert our_admin_records[model].pk in shown
+        assert their_admin_records[model].pk not in shown
 
-    def test_their_change_delete_and_history_pages_are_not_found(self, org_admin_client, theirs, model):
+    def test_their_change_delete_and_history_pages_are_not_found(self, org_admin_client, their_admin_records, model):
         for view in ("change", "delete", "history"):
             # 403 where nobody may delete that kind of record at all (appointments, audit events, messages).
-            assert org_admin_client.get(url(model, view, theirs[model].pk)).status_code in (403, 404), view
+            assert org_admin_client.get(url(model, view, their_admin_records[model].pk)).status_code in (403, 404), view
 
-    def test_our_change_page_opens(self, org_admin_client, ours, model):
-        assert org_admin_client.get(url(model, "change", ours[model].pk)).status_code == 200
+    def test_our_change_page_opens(self, org_admin_client, our_admin_records, model):
+        assert org_admin_client.get(url(model, "change", our_admin_records[model].pk)).status_code == 200
 
-    def test_posting_a_change_or_delete_to_theirs_changes_nothing(self, org_admin_client, theirs, model):
-        obj = theirs[model]
+    def test_posting_a_change_or_delete_to_theirs_changes_nothing(self, org_admin_client, their_admin_records, model):
+        obj = their_admin_records[model]
         before = model.objects.filter(pk=obj.pk).values().get()
         assert org_admin_client.post(url(model, "change", obj.pk), {}).status_code in (403, 404)
         assert org_admin_client.post(url(model, "delete", obj.pk), {"post": "yes"}).status_code in (403, 404)
         assert model.objects.filter(pk=obj.pk).values().get() == before
 
-    def test_deleting_theirs_through_the_list_action_changes_nothing(self, org_admin_client, theirs, model):
-        obj = theirs[model]
+    def test_deleting_theirs_through_the_list_action_changes_nothing(
+        self, org_admin_client, their_admin_records, model
+    ):
+        obj = their_admin_records[model]
         org_admin_client.post(
             url(model, "changelist"), {"action": "delete_selected", ACTION_CHECKBOX_NAME: [obj.pk], "post": "yes"}
         )
@@ -162,15 +168,15 @@ class TestAnOrganisationsAdmin:
 
 
 class TestChoicesAndAutocomplete:
-    def test_foreign_key_choices_are_only_ours(self, org_admin_client, ours, theirs):
+    def test_foreign_key_choices_are_only_ours(self, org_admin_client, our_admin_records, their_admin_records):
         form = org_admin_client.get(url(Location, "add")).context["adminform"].form
-        assert list(form.fields["organisation"].queryset) == [ours[Organisation]]
+        assert list(form.fields["organisation"].queryset) == [our_admin_records[Organisation]]
 
-    def test_adding_a_record_to_their_organisation_is_refused(self, org_admin_client, theirs):
+    def test_adding_a_record_to_their_organisation_is_refused(self, org_admin_client, their_admin_records):
         response = org_admin_client.post(
             url(Location, "add"),
             {
-                "organisation": theirs[Organisation].pk,
+                "organisation": their_admin_records[Organisation].pk,
                 "name": "Sneaky Surgery",
                 "address_line_1": "1 Road",
                 "town": "Leeds",
@@ -192,19 +198,21 @@ class TestChoicesAndAutocomplete:
             (Patient, "organisation", Organisation),
         ],
     )
-    def test_autocomplete_offers_only_ours(self, org_admin_client, ours, theirs, model, field, target):
+    def test_autocomplete_offers_only_ours(
+        self, org_admin_client, our_admin_records, their_admin_records, model, field, target
+    ):
         response = org_admin_client.get(
             reverse("admin:autocomplete"),
             {"app_label": model._meta.app_label, "model_name": model._meta.model_name, "field_name": field, "term": ""},
         )
         ids = {int(result["id"]) for result in response.json()["results"]}
-        assert ours[target].pk in ids
-        assert theirs[target].pk not in ids
+        assert our_admin_records[target].pk in ids
+        assert their_admin_records[target].pk not in ids
 
-    def test_raw_id_popups_list_only_ours(self, org_admin_client, ours, theirs):
+    def test_raw_id_popups_list_only_ours(self, org_admin_client, our_admin_records, their_admin_records):
         response = org_admin_client.get(url(Patient, "changelist"), {"_popup": "1", "_to_field": "id"})
         shown = {obj.pk for obj in response.context["cl"].result_list}
-        assert (ours[Patient].pk in shown, theirs[Patient].pk in shown) == (True, False)
+        assert (our_admin_records[Patient].pk in shown, their_admin_records[Patient].pk in shown) == (True, False)
 
 
 class TestActionsOnTheirRecords:
@@ -213,30 +221,32 @@ class TestActionsOnTheirRecords:
             url(model, "changelist"), {"action": action, ACTION_CHECKBOX_NAME: [obj.pk for obj in objects], **extra}
         )
 
-    def test_revoking_their_link_changes_nothing(self, org_admin_client, theirs):
+    def test_revoking_their_link_changes_nothing(self, org_admin_client, their_admin_records):
         link = BookingLinkFactory(
-            patient=theirs[Patient], appointment_type=theirs[AppointmentType], location=theirs[Location]
+            patient=their_admin_records[Patient],
+            appointment_type=their_admin_records[AppointmentType],
+            location=their_admin_records[Location],
         )
         self.post_action(org_admin_client, BookingLink, "revoke_links", [link])
         link.refresh_from_db()
         assert link.status == "active"
 
-    def test_blocking_their_slot_changes_nothing(self, org_admin_client, theirs):
-        self.post_action(org_admin_client, Slot, "block_slots", [theirs[Slot]])
-        assert Slot.objects.get(pk=theirs[Slot].pk).status == "free"
+    def test_blocking_their_slot_changes_nothing(self, org_admin_client, their_admin_records):
+        self.post_action(org_admin_client, Slot, "block_slots", [their_admin_records[Slot]])
+        assert Slot.objects.get(pk=their_admin_records[Slot].pk).status == "free"
 
-    def test_cancelling_their_appointment_changes_nothing(self, org_admin_client, theirs):
-        self.post_action(org_admin_client, Appointment, "cancel_appointments", [theirs[Appointment]])
-        assert Appointment.objects.get(pk=theirs[Appointment].pk).status == "booked"
+    def test_cancelling_their_appointment_changes_nothing(self, org_admin_client, their_admin_records):
+        self.post_action(org_admin_client, Appointment, "cancel_appointments", [their_admin_records[Appointment]])
+        assert Appointment.objects.get(pk=their_admin_records[Appointment].pk).status == "booked"
 
-    def test_generating_slots_from_their_rota_makes_nothing(self, org_admin_client, theirs):
+    def test_generating_slots_from_their_rota_makes_nothing(self, org_admin_client, their_admin_records):
         before = Slot.objects.count()
         today = timezone.localdate()
         self.post_action(
             org_admin_client,
             Rota,
             "generate_slots",
-            [theirs[Rota]],
+            [their_admin_records[Rota]],
             apply="Generate slots",
             start_date=today.isoformat(),
             end_date=(today + timedelta(days=6)).isoformat(),
@@ -250,23 +260,23 @@ class TestOtherRoles:
         assert org_admin_client.get(url(model, "changelist")).status_code == 403
 
     @pytest.mark.parametrize("role", [StaffMembership.Role.STAFF, StaffMembership.Role.MANAGER])
-    def test_staff_and_managers_without_admin_access_are_sent_to_sign_in(self, client, ours, role):
-        client.force_login(member(ours[Organisation], role, is_staff=False))
+    def test_staff_and_managers_without_admin_access_are_sent_to_sign_in(self, client, our_admin_records, role):
+        client.force_login(member(our_admin_records[Organisation], role, is_staff=False))
         response = client.get(url(Patient, "changelist"))
         assert response.status_code == 302
         assert "/admin/login/" in response["Location"]
 
-    def test_an_admin_flag_without_an_admin_membership_sees_nothing(self, client, ours):
-        client.force_login(member(ours[Organisation], StaffMembership.Role.MANAGER, is_staff=True))
+    def test_an_admin_flag_without_an_admin_membership_sees_nothing(self, client, our_admin_records):
+        client.force_login(member(our_admin_records[Organisation], StaffMembership.Role.MANAGER, is_staff=True))
         assert client.get(url(Patient, "changelist")).status_code == 403
 
-    def test_a_superuser_sees_everyone(self, admin_client, ours, theirs):
+    def test_a_superuser_sees_everyone(self, admin_client, our_admin_records, their_admin_records):
         shown = {obj.pk for obj in admin_client.get(url(Patient, "changelist")).context["cl"].result_list}
-        assert {ours[Patient].pk, theirs[Patient].pk} <= shown
+        assert {our_admin_records[Patient].pk, their_admin_records[Patient].pk} <= shown
 
 
-def test_a_partner_can_read_but_not_change_the_hosts_agreement(client, ours, theirs):
-    agreement = theirs[SharingAgreement]
+def test_a_partner_can_read_but_not_change_the_hosts_agreement(client, our_admin_records, their_admin_records):
+    agreement = their_admin_records[SharingAgreement]
     partner_admin = member(agreement.partner, StaffMembership.Role.ADMIN, is_staff=True)
     client.force_login(partner_admin)
     response = client.get(url(SharingAgreement, "change", agreement.pk))
@@ -281,8 +291,8 @@ def test_a_partner_can_read_but_not_change_the_hosts_agreement(client, ours, the
     assert SharingAgreement.objects.filter(pk=agreement.pk).exists()
 
 
-def test_seeing_and_changing_a_patient_in_admin_is_audited(org_admin_client, ours):
-    patient = ours[Patient]
+def test_seeing_and_changing_a_patient_in_admin_is_audited(org_admin_client, our_admin_records):
+    patient = our_admin_records[Patient]
     org_admin_client.get(url(Patient, "change", patient.pk))
     assert AuditEvent.objects.filter(action=AuditEvent.Action.VIEWED, patient=patient, detail__where="admin").exists()
     form = org_admin_client.get(url(Patient, "change", patient.pk)).context["adminform"].form

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from django.core.cache import cache
 from django.test import Client
 
 from booking.appointments import appointment_book
@@ -11,9 +10,8 @@ from booking.calendar import appointment_calendar
 from booking.models import AppointmentType, Slot
 from booking.references import encode_reference
 from tests.factories import BookingLinkFactory
-from tests.scenarios import make_practice
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("empty_cache")]
 
 DOB = {"day": "17", "month": "5", "year": "1980"}
 
@@ -29,12 +27,6 @@ DOB = {"day": "17", "month": "5", "year": "1980"}
 def test_each_mode_answers_for_itself(mode, video, telephone):
     appointment_type = AppointmentType(mode=mode)
     assert (appointment_type.is_video, appointment_type.is_telephone) == (video, telephone)
-
-
-@pytest.fixture
-def practice():
-    cache.clear()
-    return make_practice()
 
 
 def with_mode(practice, mode: str):

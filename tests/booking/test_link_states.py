@@ -6,7 +6,6 @@ import re
 from datetime import date, timedelta
 
 import pytest
-from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
 
@@ -17,35 +16,10 @@ from booking.links import DobCheck, DobResult, LinkState, booking_link_check_dob
 from booking.models import Appointment, BookingLink, Slot
 from booking.references import encode_reference
 from tests.factories import BookingLinkFactory
-from tests.scenarios import make_hub, make_practice
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("empty_cache")]
 
 DOB = {"day": "17", "month": "5", "year": "1980"}  # PatientFactory's date of birth
-
-
-@pytest.fixture(autouse=True)
-def empty_cache():
-    cache.clear()
-    yield
-    cache.clear()
-
-
-@pytest.fixture
-def practice():
-    return make_practice()
-
-
-@pytest.fixture
-def hub(practice):
-    return make_hub(practice)
-
-
-@pytest.fixture
-def link(practice):
-    return BookingLinkFactory(
-        patient=practice.patient, appointment_type=practice.appointment_type, location=practice.location
-    )
 
 
 @pytest.fixture

@@ -13,26 +13,12 @@ from booking.models import AppointmentType, Slot
 from booking.slots import slot_count_available, slot_find_available, slot_list_available, slot_times_available
 from tests.factories import (
     AppointmentTypeFactory,
-    BookingLinkFactory,
     LocationFactory,
     PractitionerFactory,
     SlotFactory,
 )
-from tests.scenarios import make_practice
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def practice():
-    return make_practice()
-
-
-@pytest.fixture
-def link(practice):
-    return BookingLinkFactory(
-        patient=practice.patient, appointment_type=practice.appointment_type, location=practice.location
-    )
 
 
 def slot(practice, *, starts_in: timedelta, **fields) -> Slot:

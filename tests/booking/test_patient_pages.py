@@ -1,8 +1,8 @@
 """The patient's pages: the link, date of birth, times, confirm, booked, the calendar file.
 
-The domain's own rules (counting, locking, one booking per slot and per link, races) are tested
-in test_booking.py and test_booking_races.py; these tests are about what each page shows and
-does with each answer the domain gives.
+The domain's own rules (counting, locking, one booking per slot and per link) are tested in
+test_booking_through_a_link.py, their races in the *_races.py files beside it; these tests are
+about what each page shows and does with each answer the domain gives.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from booking import throttle
 from booking.exceptions import BookingBusy, LinkNotBookable
 from booking.links import booking_link_revoke
-from booking.models import Appointment, AppointmentType, AuditEvent, BookingLink, Slot
+from booking.models import Appointment, AppointmentType, AttemptCount, AuditEvent, BookingLink, Slot
 from booking.references import encode_reference
 from tests.factories import (
     AppointmentTypeFactory,
@@ -34,32 +34,11 @@ from tests.factories import (
     PractitionerFactory,
     SlotFactory,
 )
-from tests.scenarios import make_practice
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("empty_cache")]
 
 DOB = {"day": "17", "month": "5", "year": "1980"}  # PatientFactory's date of birth
 WRONG_DOB = {"day": "1", "month": "1", "year": "1990"}
-
-
-@pytest.fixture(autouse=True)
-def empty_cache():
-    # Failed tries per address are counted in the cache; every test starts with none.
-    cache.clear()
-    yield
-    cache.clear()
-
-
-@pytest.fixture
-def practice():
-    return make_practice()
-
-
-@pytest.fixture
-def link(practice):
-    return BookingLinkFactory(
-        patient=practice.patient, appointment_type=practice.appointment_type, location=practice.location
-    )
 
 
 def url(link_or_token, name: str = "") -> str:
@@ -353,7 +332,7 @@ class TestDateOfBirth:
     def test_any_text_in_the_date_never_errors_and_counts_only_a_real_past_date(self, link, parts):
         day, month, year = parts
         BookingLink.objects.filter(pk=link.pk).update(failed_attempts=0, status=BookingLink.Status.ACTIVE)
-        cache.clear()
+        AttemptCount.objects.all().delete()
         response = Client().post(url(link), {"day": day, "month": month, "year": year})
         assert response.status_code in (200, 302)
         real_past_date = _real_past_date(day, month, year)
@@ -428,8 +407,8 @@ class TestTriesPerAddress:
 
 @pytest.mark.django_db(transaction=True)
 def test_failures_recorded_at_once_by_many_processes_are_all_counted():
-    # cache.incr on the database cache reads then writes, so parallel failures would be lost;
-    # each failure claims its own ticket with cache.add instead.
+    # A read then a write (cache.incr on the database cache) would lose parallel failures;
+    # each failure bumps the count with one atomic upsert instead.
     cache.clear()
     barrier = threading.Barrier(12)
     counted = []
@@ -446,8 +425,7 @@ def test_failures_recorded_at_once_by_many_processes_are_all_counted():
         thread.start()
     for thread in threads:
         thread.join()
-    keys, _ = throttle._ticket_keys("203.0.113.9", datetime.now(UTC).timestamp())
-    assert len(cache.get_many(keys)) == 12
+    assert throttle.dob_failures_counted(ip_address="203.0.113.9") == 12
     assert sorted(counted) == list(range(1, 13))
     cache.clear()
 

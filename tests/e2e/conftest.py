@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.factories import PASSWORD
+
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -20,6 +22,8 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+PHONE = {"width": 390, "height": 844}  # a phone's viewport, in CSS pixels
 
 # Playwright's sync API keeps an event loop in this thread; Django's ORM calls in the test
 # body are still synchronous, so allow them.
@@ -86,3 +90,11 @@ def axe_violations(page) -> list[str]:
         f"{violation['id']}: {violation['help']} ({', '.join(node['target'][0] for node in violation['nodes'])})"
         for violation in result["violations"]
     ]
+
+
+def sign_in(page, practice) -> None:
+    """Sign in as the practice's member of staff, through the sign-in page."""
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill(practice.user.username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()

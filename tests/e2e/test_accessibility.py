@@ -8,27 +8,26 @@ import pytest
 from django.test import override_settings
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import axe_violations
-from tests.e2e.test_send_message import PASSWORD, practice, sign_in  # noqa: F401 -- the fixture
+from tests.e2e.conftest import axe_violations, sign_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.mark.parametrize("path", ["/", "/accounts/login/", "/b/not-a-real-link"])
-def test_public_pages(axe_page, path):
+def test_the_public_pages_pass_axe(axe_page, path):
     page = axe_page
     page.goto(path)
     assert axe_violations(page) == []
 
 
-def test_sign_in_with_errors(axe_page):
+def test_sign_in_with_errors_passes_axe(axe_page):
     page = axe_page
     page.goto("/accounts/login/")
     page.get_by_role("button", name="Sign in").click()
     assert axe_violations(page) == []
 
 
-def test_staff_pages_through_a_whole_send(axe_page, practice):  # noqa: F811
+def test_every_staff_page_of_a_whole_send_passes_axe(axe_page, practice):
     page = axe_page
     sign_in(page, practice)
     assert axe_violations(page) == [], "home"
@@ -75,7 +74,7 @@ def test_the_check_finds_a_real_problem(axe_page):
     assert any(line.startswith("image-alt") for line in axe_violations(axe_page))
 
 
-def test_manager_pages(axe_page, practice):  # noqa: F811
+def test_the_manager_pages_pass_axe(axe_page, practice):
     from booking.models import StaffMembership
 
     StaffMembership.objects.filter(user=practice.user).update(role="manager")

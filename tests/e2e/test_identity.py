@@ -9,22 +9,12 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import axe_violations
-from tests.e2e.test_patient_journey import PHONE, new_link
-from tests.e2e.test_send_message import PASSWORD, sign_in
-from tests.scenarios import make_practice
+from tests.e2e.conftest import PHONE, axe_violations, sign_in
+from tests.scenarios import make_link
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 NHS = re.compile("NHS")
-
-
-@pytest.fixture
-def practice(transactional_db):
-    practice = make_practice()
-    practice.user.set_password(PASSWORD)
-    practice.user.save()
-    return practice
 
 
 def test_the_staff_home_page_names_the_product_without_the_nhs_logo(page, practice):
@@ -39,7 +29,7 @@ def test_a_practice_that_uses_the_nhs_identity_shows_the_logo_on_a_phone(axe_pag
     practice.organisation.save()
     page = axe_page
     page.set_viewport_size(PHONE)
-    page.goto(new_link(practice).get_absolute_url())
+    page.goto(make_link(practice).get_absolute_url())
     banner = page.get_by_role("banner")
     expect(banner.get_by_text(practice.organisation.name)).to_be_visible()
     expect(banner.get_by_role("img", name="NHS: Providing NHS services")).to_be_visible()
@@ -48,7 +38,7 @@ def test_a_practice_that_uses_the_nhs_identity_shows_the_logo_on_a_phone(axe_pag
 
 
 def test_a_practice_that_does_not_shows_its_name_alone(page, practice):
-    page.goto(new_link(practice).get_absolute_url())
+    page.goto(make_link(practice).get_absolute_url())
     banner = page.get_by_role("banner")
     expect(banner.get_by_text(practice.organisation.name)).to_be_visible()
     expect(banner.get_by_role("img")).to_have_count(0)

@@ -17,9 +17,8 @@ from playwright.sync_api import expect
 from booking.references import encode_reference
 from messaging.models import Message
 from messaging.tokens import link_token_add, link_token_count, link_token_remove
-from tests.e2e.test_send_message import PASSWORD, sign_in
-from tests.messaging.test_tokens import LINK_TOKEN_CASES, bodies_and_cursors
-from tests.scenarios import make_practice
+from tests.e2e.conftest import sign_in
+from tests.messaging.message_bodies import LINK_TOKEN_CASES, bodies_and_cursors
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -31,14 +30,6 @@ EVALUATE_CASES = """(cases) => cases.map(([body, cursor]) => [
   window.MessageBuilder.linkTokenRemove(body),
   window.MessageBuilder.linkTokenCount(body),
 ])"""
-
-
-@pytest.fixture
-def practice(transactional_db):
-    practice = make_practice()
-    practice.user.set_password(PASSWORD)
-    practice.user.save()
-    return practice
 
 
 def open_builder(page, practice):

@@ -9,39 +9,15 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.core.cache import cache
 from django.utils import timezone
 from playwright.sync_api import expect
 
 from booking.links import booking_link_revoke
 from booking.models import Appointment, BookingLink, Slot
-from tests.e2e.conftest import axe_violations
-from tests.factories import BookingLinkFactory
-from tests.scenarios import make_practice
+from tests.e2e.conftest import PHONE, axe_violations
+from tests.scenarios import make_link
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-PHONE = {"width": 390, "height": 844}
-
-
-@pytest.fixture(autouse=True)
-def empty_cache(transactional_db):
-    # The cache table isn't a model's, so the flush between browser tests leaves it alone:
-    # failed tries counted by one test would otherwise count against the next.
-    cache.clear()
-    yield
-    cache.clear()
-
-
-@pytest.fixture
-def practice(transactional_db):
-    return make_practice()
-
-
-def new_link(practice) -> BookingLink:
-    return BookingLinkFactory(
-        patient=practice.patient, appointment_type=practice.appointment_type, location=practice.location
-    )
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("empty_cache")]
 
 
 def enter_date_of_birth(page, day: str = "17", month: str = "5", year: str = "1980") -> None:
@@ -59,7 +35,7 @@ def book_first_time(page) -> None:
 
 
 def test_a_patient_books_a_time(page, practice, live_server):
-    link = new_link(practice)
+    link = make_link(practice)
     requests = []
     page.on("request", lambda request: requests.append(request))
 
@@ -88,7 +64,7 @@ def test_a_patient_books_a_time(page, practice, live_server):
 
 def test_the_journey_works_without_javascript(page_without_javascript, practice):
     page = page_without_javascript
-    link = new_link(practice)
+    link = make_link(practice)
     page.goto(link.get_absolute_url())
     enter_date_of_birth(page)
     book_first_time(page)
@@ -96,8 +72,8 @@ def test_the_journey_works_without_javascript(page_without_javascript, practice)
     assert Appointment.objects.count() == 1
 
 
-def test_a_wrong_date_then_the_right_one(page, practice):
-    link = new_link(practice)
+def test_after_a_wrong_date_the_right_one_shows_the_times(page, practice):
+    link = make_link(practice)
     page.goto(link.get_absolute_url())
     enter_date_of_birth(page, year="1981")
     expect(page.get_by_role("alert")).to_contain_text("You have 4 tries left.")
@@ -119,7 +95,7 @@ def _check_every_patient_page(page, practice) -> dict[str, list[str]]:
     expect(page.get_by_role("heading", name="Link not found")).to_be_visible()
     check("not found")
 
-    link = new_link(practice)
+    link = make_link(practice)
     page.goto(link.get_absolute_url())
     check("date of birth")
     enter_date_of_birth(page, day="31", month="2")
@@ -142,7 +118,7 @@ def _check_every_patient_page(page, practice) -> dict[str, list[str]]:
     expect(page.get_by_role("heading", name="Appointment booked")).to_be_visible()
     check("booked")
 
-    empty = new_link(practice)
+    empty = make_link(practice)
     page.goto(empty.get_absolute_url())
     enter_date_of_birth(page)
     Slot.objects.filter(status=Slot.Status.FREE).update(status=Slot.Status.BLOCKED)
@@ -151,7 +127,7 @@ def _check_every_patient_page(page, practice) -> dict[str, list[str]]:
     check("times, none free")
     Slot.objects.filter(status=Slot.Status.BLOCKED).update(status=Slot.Status.FREE)
 
-    expired = new_link(practice)
+    expired = make_link(practice)
     now = timezone.now()
     BookingLink.objects.filter(pk=expired.pk).update(
         created_at=now - timedelta(days=2), expires_at=now - timedelta(seconds=1)
@@ -160,13 +136,13 @@ def _check_every_patient_page(page, practice) -> dict[str, list[str]]:
     expect(page.get_by_role("heading", name="This link has expired")).to_be_visible()
     check("expired")
 
-    revoked = new_link(practice)
+    revoked = make_link(practice)
     booking_link_revoke(link=revoked, actor=None)
     page.goto(revoked.get_absolute_url())
     expect(page.get_by_role("heading", name="This link has been cancelled")).to_be_visible()
     check("revoked")
 
-    locked = new_link(practice)
+    locked = make_link(practice)
     BookingLink.objects.filter(pk=locked.pk).update(status=BookingLink.Status.LOCKED, failed_attempts=5)
     page.goto(locked.get_absolute_url())
     expect(page.get_by_role("heading", name="This link is locked")).to_be_visible()
@@ -185,7 +161,7 @@ def test_every_patient_page_passes_axe_on_a_phone(axe_page, practice):
 
 def test_the_times_fit_a_phone_screen_without_sideways_scrolling(page, practice):
     page.set_viewport_size(PHONE)
-    link = new_link(practice)
+    link = make_link(practice)
     page.goto(link.get_absolute_url())
     enter_date_of_birth(page)
     expect(page.get_by_role("heading", name="Choose a time", level=1)).to_be_visible()

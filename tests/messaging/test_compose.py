@@ -23,7 +23,7 @@ from tests.factories import (
     PatientFactory,
     PractitionerFactory,
 )
-from tests.messaging.test_tokens import LINK_SPELLINGS
+from tests.messaging.message_bodies import LINK_SPELLINGS
 
 pytestmark = pytest.mark.django_db
 

@@ -19,6 +19,7 @@ from messaging.delivery import message_claim, message_deliver, retry_delay
 from messaging.models import Message, MessageStatusEvent, SenderProfile
 from messaging.sending import LinkSettings, message_send
 from messaging.tasks import deliver_message, delivery_enqueue, messages_requeue
+from tests.factories import PatientFactory
 from tests.fakes.twilio import Answer, Hang, Refuse, Slow
 
 DATABASE_TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
@@ -118,6 +119,17 @@ class TestPermanentFailures:
         practice.patient.refresh_from_db()
         assert practice.patient.sms_opted_out
         assert AuditEvent.objects.filter(action=AuditEvent.Action.OPTED_OUT, patient=practice.patient).exists()
+
+    def test_twilios_opted_out_error_changes_only_the_sending_organisations_record(
+        self, practice, other_practice, fake_twilio
+    ):
+        elsewhere = PatientFactory(organisation=other_practice.organisation, mobile=practice.patient.mobile)
+        fake_twilio.always(Refuse(21610))
+        send_sms(practice)
+        practice.patient.refresh_from_db()
+        elsewhere.refresh_from_db()
+        assert practice.patient.sms_opted_out
+        assert not elsewhere.sms_opted_out
 
     def test_staff_see_the_reason_on_the_message_page(self, practice, fake_twilio, client):
         fake_twilio.always(Refuse(21614))
@@ -421,3 +433,75 @@ class TestCheckedAgainBeforeEachTry:
         message.refresh_from_db()
         assert "mobile number changed after the message was written" in message.failure_reason
         assert fake_twilio.requests == []
+
+
+UNRELIABLE = "tests.fakes.sms.UnreliableSmsBackend"
+
+
+class TestNeverStranded:
+    """Any error a transport raises, and any claim that never finished, ends with a reason."""
+
+    def test_an_unexpected_error_is_logged_with_its_traceback_and_tried_again(self, practice, settings, caplog):
+        settings.SMS_BACKEND = UNRELIABLE
+        message = send_sms(practice, body="Hello {{Patient First Name}}, case valueerror", link=False)
+
+        assert message.status == Message.Status.QUEUED
+        assert message.attempts == 1
+        assert message.failure_reason.startswith(
+            "Not sent yet: an unexpected error (ValueError) — the details are in the server log. Trying again at "
+        )
+        (record,) = [record for record in caplog.records if record.exc_info]
+        assert record.levelname == "ERROR"
+        assert record.exc_info[0] is ValueError
+
+    def test_after_the_last_try_an_unexpected_error_fails_the_message_with_a_plain_reason(self, practice, settings):
+        settings.SMS_BACKEND = UNRELIABLE
+        with override_settings(TASKS=DATABASE_TASKS, DELIVERY_MAX_ATTEMPTS=3):
+            message = send_sms(practice, body="Hello {{Patient First Name}}, case keyerror", link=False)
+            for _ in range(4):
+                Message.objects.filter(pk=message.pk).update(next_attempt_at=timezone.now())
+                deliver_message.call(message_id=message.pk)
+        message.refresh_from_db()
+        assert message.status == Message.Status.FAILED
+        assert message.attempts == 3
+        assert message.failure_reason == (
+            "Not sent after 3 tries. Last: an unexpected error (KeyError) — the details are in the server log."
+        )
+
+    def test_the_claim_refuses_a_message_that_had_all_its_tries(self, practice, fake_twilio):
+        message = queued_message(practice)
+        later = timezone.now() + timedelta(seconds=121)
+        with override_settings(DELIVERY_MAX_ATTEMPTS=2):
+            assert message_claim(message.pk) is not None  # ...and the worker dies, twice
+            assert message_claim(message.pk, now=later) is not None
+            assert message_claim(message.pk, now=later + timedelta(seconds=121)) is None
+        message.refresh_from_db()
+        assert message.attempts == 2
+
+    def test_the_sweep_fails_a_message_whose_last_try_never_finished_with_a_reason(self, practice, fake_twilio):
+        message = queued_message(practice)
+        Message.objects.filter(pk=message.pk).update(
+            status="sending", attempts=8, lease_expires_at=timezone.now() - timedelta(seconds=1)
+        )
+        with override_settings(TASKS=DATABASE_TASKS, DELIVERY_MAX_ATTEMPTS=8):
+            DBTaskResult.objects.all().delete()
+            assert messages_requeue() == 0
+            assert messages_requeue() == 0
+        assert not DBTaskResult.objects.exists()
+        message.refresh_from_db()
+        assert message.status == Message.Status.FAILED
+        assert message.attempts == 8
+        assert message.failure_reason.startswith("Not sent after 8 tries. Last: the try didn't finish")
+        assert [(event.status, event.detail) for event in message.status_events.all()] == [
+            ("failed", message.failure_reason)
+        ]
+        assert len(fake_twilio.requests) == 0
+
+    def test_the_sweep_still_requeues_a_lapsed_message_with_tries_to_spare(self, practice, fake_twilio):
+        message = queued_message(practice)
+        Message.objects.filter(pk=message.pk).update(
+            status="sending", attempts=7, lease_expires_at=timezone.now() - timedelta(seconds=1)
+        )
+        with override_settings(TASKS=DATABASE_TASKS, DELIVERY_MAX_ATTEMPTS=8):
+            DBTaskResult.objects.all().delete()
+            assert messages_requeue() == 1

@@ -22,7 +22,7 @@ BODY = "Hello {{Patient First Name}}, see https://example.org/info?a=1&b=<2>\nTh
 
 
 @pytest.fixture
-def postmark():
+def fake_postmark():
     fake = FakePostmark().start()
     with override_settings(MAILERS=fake.mailers()):
         yield fake
@@ -74,9 +74,9 @@ class TestTheEmail:
 
 
 class TestThroughPostmark:
-    def test_postmark_is_told_not_to_track_links_or_opens(self, practice, postmark):
+    def test_postmark_is_told_not_to_track_links_or_opens(self, practice, fake_postmark):
         message = send_email(practice)
-        (sent,) = postmark.sent
+        (sent,) = fake_postmark.sent
         assert sent["TrackLinks"] == "None"
         assert sent["TrackOpens"] is False
         assert sent["To"] == practice.patient.email
@@ -86,8 +86,8 @@ class TestThroughPostmark:
         assert message.status == "sent"
         assert message.provider_message_id == sent["MessageID"]
 
-    def test_a_server_error_is_tried_again(self, practice, postmark):
-        postmark.then("error")
+    def test_a_server_error_is_tried_again(self, practice, fake_postmark):
+        fake_postmark.then("error")
         with override_settings(TASKS=DATABASE_TASKS):
             message = send_email(practice)
             deliver_message.call(message_id=message.pk)
@@ -95,8 +95,8 @@ class TestThroughPostmark:
         assert message.status == "queued"
         assert "The email service answered 500" in message.failure_reason
 
-    def test_an_inactive_recipient_fails_at_once_with_the_reason(self, practice, postmark):
-        postmark.then("inactive")
+    def test_an_inactive_recipient_fails_at_once_with_the_reason(self, practice, fake_postmark):
+        fake_postmark.then("inactive")
         message = send_email(practice)
         assert message.status == "failed"
         assert "refused the address" in message.failure_reason

@@ -13,23 +13,23 @@ from twilio.request_validator import RequestValidator
 
 from booking.models import AuditEvent, Patient
 from booking.references import encode_reference
-from messaging.models import Message
+from messaging.models import Message, SenderProfile
 from tests.factories import PatientFactory
+from tests.fakes.twilio import ACCOUNT_SID as ACCOUNT
+from tests.fakes.twilio import AUTH_TOKEN as TOKEN
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("twilio_account")]
 
-TOKEN = "twilio-test-auth-token-0123456789"
-ACCOUNT = "AC" + "1" * 32
 PUBLIC = "http://testserver"
+SERVICE = "MG" + "2" * 32  # the deployment's Messaging Service, which inbound() texts reach
 MOBILE = "+447400123456"  # the practice patient's (tests/factories.py)
 OPTED_OUT = "The patient has opted out of texts (replied STOP)"
 
 
 @pytest.fixture(autouse=True)
-def twilio_account(settings):
-    settings.TWILIO_ACCOUNT_SID = ACCOUNT
-    settings.TWILIO_AUTH_TOKEN = TOKEN
-    settings.PUBLIC_BASE_URL = PUBLIC
+def texts_reach_the_deployments_messaging_service(settings):
+    # Organisations without a sender of their own text through it, so a STOP to it covers them.
+    settings.TWILIO_MESSAGING_SERVICE_SID = SERVICE
 
 
 def inbound_path() -> str:
@@ -41,7 +41,7 @@ def inbound(client, body: str, *, sender: str = MOBILE, token: str | None = TOKE
     params = {
         "MessageSid": "SM" + uuid.uuid4().hex,
         "AccountSid": ACCOUNT,
-        "MessagingServiceSid": "MG" + "2" * 32,
+        "MessagingServiceSid": SERVICE,
         "From": sender,
         "To": "+447700900001",
         "Body": body,
@@ -133,6 +133,85 @@ class TestStop:
             inbound(client, "STOP")
         with django_assert_max_num_queries(5):
             inbound(client, "START")
+
+
+class TestScopedToTheSender:
+    """A STOP answers the sender it reached: only the organisations texting through it change."""
+
+    OWN_SERVICE = "MG" + "a" * 32
+    OTHER_SERVICE = "MG" + "b" * 32
+
+    def test_a_stop_to_one_practices_service_leaves_the_same_number_at_another_practice_alone(
+        self, client, practice, other_practice
+    ):
+        SenderProfile.objects.create(organisation=practice.organisation, twilio_messaging_service_sid=self.OWN_SERVICE)
+        SenderProfile.objects.create(
+            organisation=other_practice.organisation, twilio_messaging_service_sid=self.OTHER_SERVICE
+        )
+        elsewhere = PatientFactory(organisation=other_practice.organisation, mobile=MOBILE)
+
+        inbound(client, "STOP", MessagingServiceSid=self.OWN_SERVICE)
+
+        assert opted_out(practice.patient)
+        assert not opted_out(elsewhere)
+        assert audit_actions(elsewhere) == []
+
+    def test_a_stop_to_the_default_service_covers_only_organisations_without_their_own(
+        self, client, practice, other_practice
+    ):
+        SenderProfile.objects.create(
+            organisation=other_practice.organisation, twilio_messaging_service_sid=self.OTHER_SERVICE
+        )
+        elsewhere = PatientFactory(organisation=other_practice.organisation, mobile=MOBILE)
+
+        inbound(client, "STOP")  # to SERVICE, the deployment's default
+
+        assert opted_out(practice.patient)
+        assert not opted_out(elsewhere)
+
+    def test_a_stop_to_a_service_or_number_no_organisation_texts_through_changes_nothing(self, client, practice):
+        response = inbound(client, "STOP", MessagingServiceSid=self.OTHER_SERVICE, To="+447700900999")
+        assert response.status_code == 200
+        assert not opted_out(practice.patient)
+        assert not AuditEvent.objects.exists()
+
+    def test_a_stop_to_the_default_number_covers_organisations_texting_from_it(
+        self, client, settings, practice, other_practice
+    ):
+        settings.TWILIO_MESSAGING_SERVICE_SID = ""
+        settings.TWILIO_SENDER_ID = "+447700900001"
+        # A sender ID is a name: patients can't reply to it, so no reply is the other practice's.
+        SenderProfile.objects.create(organisation=other_practice.organisation, sms_sender_id="OTHERPLACE")
+        elsewhere = PatientFactory(organisation=other_practice.organisation, mobile=MOBILE)
+
+        inbound(client, "STOP", MessagingServiceSid="", To="+447700900001")
+
+        assert opted_out(practice.patient)
+        assert not opted_out(elsewhere)
+
+    def test_no_reply_reaches_a_default_sender_id(self, client, settings, practice):
+        settings.TWILIO_MESSAGING_SERVICE_SID = ""
+        settings.TWILIO_SENDER_ID = "RIVERSIDE"
+        inbound(client, "STOP", MessagingServiceSid="", To="RIVERSIDE")
+        assert not opted_out(practice.patient)
+
+
+class TestReplayed:
+    def test_a_stop_posted_again_after_start_changes_nothing(self, client, practice):
+        inbound(client, "STOP", MessageSid="SM" + "1" * 32)
+        inbound(client, "START", MessageSid="SM" + "2" * 32)
+
+        response = inbound(client, "STOP", MessageSid="SM" + "1" * 32)  # replayed, or Twilio retrying
+
+        assert response.status_code == 200
+        assert not opted_out(practice.patient)
+        assert audit_actions(practice.patient) == [AuditEvent.Action.OPTED_OUT, AuditEvent.Action.OPTED_IN]
+
+    def test_a_text_that_changed_nothing_still_cant_be_replayed_later(self, client, practice):
+        inbound(client, "START", MessageSid="SM" + "3" * 32)  # never opted out: nothing to change
+        inbound(client, "STOP", MessageSid="SM" + "4" * 32)
+        inbound(client, "START", MessageSid="SM" + "3" * 32)
+        assert opted_out(practice.patient)
 
 
 class TestStart:

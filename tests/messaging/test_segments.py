@@ -71,7 +71,7 @@ class TestTheAlphabet:
 
     # U+2126 is the ohm sign, a look-alike of the Greek capital omega (which is in the set).
     @pytest.mark.parametrize("char", ["ç", "ï", "ê", "á", "À", "`", "\t", "ŵ", "\u00a0", "’", "…", "\x1b", "\u2126"])
-    def test_these_characters_are_not(self, char):
+    def test_these_characters_are_in_neither_table(self, char):
         assert char not in GSM7_BASIC
         assert char not in GSM7_EXTENSION
 

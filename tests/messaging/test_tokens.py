@@ -3,10 +3,8 @@ the link counted at its real length."""
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
-from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -27,10 +25,9 @@ from messaging.tokens import (
     tokens_render,
     tokens_unknown,
 )
+from tests.messaging.message_bodies import LINK_SPELLINGS, LINK_TOKEN_CASES, bodies, bodies_and_cursors
 
 URL_SAFE = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-# The table the builder script is tested against too (tests/e2e/test_message_builder.py).
-LINK_TOKEN_CASES = json.loads((Path(__file__).parent / "link_token_cases.json").read_text())["cases"]
 LINK = "https://book.example.nhs.uk/b/" + "x" * 22
 
 
@@ -38,48 +35,6 @@ def render(body: str, *, link_url: str | None = LINK) -> str:
     return tokens_render(body, patient_first_name="Oliver", practice_name="Riverside Surgery", link_url=link_url)
 
 
-LINK_SPELLINGS = [
-    "{{Appointment Link}}",
-    "<<Appointment Link>>",
-    "{{ Appointment Link }}",
-    "{{appointment link}}",
-    "<< APPOINTMENT LINK >>",
-    "{{Appointment  Link}}",
-    "{{AppointmentLink}}",
-    "{{\tappointment link\u00a0}}",
-]
-# Shapes of text that bodies are built from, so generated bodies hold tokens, near misses,
-# template syntax and the characters that change an SMS's encoding.
-FRAGMENTS = [
-    *LINK_SPELLINGS,
-    "<<Patient First Name>>",
-    "{{ patient first name }}",
-    "{{Practice Name}}",
-    "<<practice name>>",
-    "{{Patient Surname}}",
-    "<<NHS number>>",
-    "{{ request }}",
-    "{% debug %}",
-    "{{",
-    "}}",
-    "<<",
-    ">>",
-    "{",
-    "}",
-    "<",
-    ">",
-    "Appointment Link",
-    "\n",
-    "\r\n",
-    "\u00a0",
-    "\u200b",
-    "\u2026",
-    "\u2019",
-    "€",
-    "😀",
-    "ŵ",
-]
-bodies = st.lists(st.one_of(st.sampled_from(FRAGMENTS), st.text(max_size=12)), max_size=30).map("".join)
 TOKEN_WORDS = re.compile(r"appointment|patient|practice", re.IGNORECASE)
 # Any text, brackets and template syntax included, that names none of our tokens.
 texts_without_tokens = st.lists(
@@ -89,7 +44,7 @@ texts_without_tokens = st.lists(
 
 
 class TestSpellings:
-    def test_the_known_tokens_in_order(self):
+    def test_the_known_tokens_are_these_three_in_order(self):
         assert KNOWN_TOKENS == ("{{Patient First Name}}", "{{Practice Name}}", "{{Appointment Link}}")
         assert (PATIENT_FIRST_NAME, PRACTICE_NAME, APPOINTMENT_LINK) == KNOWN_TOKENS
 
@@ -179,7 +134,7 @@ class TestRendering:
     def test_a_body_without_a_link_token_needs_no_link(self):
         assert render("Hi {{Patient First Name}}", link_url=None) == "Hi Oliver"
 
-    def test_counting_links(self):
+    def test_both_spellings_of_the_link_token_are_counted(self):
         assert link_token_count("{{Appointment Link}} and <<appointment link>>") == 2
         assert link_token_count("no link") == 0
 
@@ -207,12 +162,6 @@ class TestRendering:
 
 # Unicode's White_Space: what the builder trims, and never puts a second space beside.
 WHITESPACE = "\t\n\v\f\r \x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000" + "".join(map(chr, range(0x2000, 0x200B)))
-
-
-@st.composite
-def bodies_and_cursors(draw: st.DrawFn) -> tuple[str, int | None]:
-    body = draw(bodies)
-    return body, draw(st.one_of(st.none(), st.integers(min_value=-3, max_value=len(body) + 3)))
 
 
 class TestBuilderActions:

@@ -34,7 +34,7 @@ def sends_through(settings, esp: str, **anymail) -> None:
 
 
 @pytest.fixture(autouse=True)
-def postmark(settings):
+def sends_through_postmark(settings):
     sends_through(settings, "postmark", POSTMARK_SERVER_TOKEN="server-token")
 
 
@@ -272,11 +272,11 @@ class TestMailgunSignature:
     """Mailgun signs each event (HMAC-SHA256 of timestamp + token with the webhook signing key)."""
 
     @pytest.fixture(autouse=True)
-    def mailgun(self, settings):
+    def sends_through_mailgun(self, settings):
         sends_through(settings, "mailgun", MAILGUN_API_KEY="api-key", MAILGUN_WEBHOOK_SIGNING_KEY=MAILGUN_KEY)
 
     @pytest.fixture
-    def email(self, practice) -> Message:
+    def mailgun_email(self, practice) -> Message:
         return MessageFactory(
             patient=practice.patient,
             channel="email",
@@ -304,17 +304,17 @@ class TestMailgunSignature:
         }
         return client.post(MAILGUN, json.dumps(payload), content_type="application/json", headers=basic_auth())
 
-    def test_a_correctly_signed_bounce_is_applied(self, client, email, practice):
-        response = self.post(client, email)
+    def test_a_correctly_signed_bounce_is_applied(self, client, mailgun_email, practice):
+        response = self.post(client, mailgun_email)
 
         assert response.status_code == 200
-        assert Message.objects.get(pk=email.pk).status == "failed"
+        assert Message.objects.get(pk=mailgun_email.pk).status == "failed"
         assert Patient.objects.get(pk=practice.patient.pk).email_undeliverable_reason == BOUNCED
 
-    def test_a_wrongly_signed_bounce_is_refused_even_with_the_right_basic_auth(self, client, email):
-        response = self.post(client, email, key="not-the-signing-key")
+    def test_a_wrongly_signed_bounce_is_refused_even_with_the_right_basic_auth(self, client, mailgun_email):
+        response = self.post(client, mailgun_email, key="not-the-signing-key")
         assert response.status_code == 403
-        assert unchanged(email)
+        assert unchanged(mailgun_email)
 
 
 class TestStaffAfterABounce:

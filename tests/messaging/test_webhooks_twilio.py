@@ -14,20 +14,13 @@ from twilio.request_validator import RequestValidator
 from messaging.delivery import _record_sent, message_claim
 from messaging.models import Message, MessageStatusEvent
 from messaging.transports import SendResult
-from tests.factories import MessageFactory
+from tests.factories import MessageFactory, PatientFactory
+from tests.fakes.twilio import ACCOUNT_SID as ACCOUNT
+from tests.fakes.twilio import AUTH_TOKEN as TOKEN
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("twilio_account")]
 
-TOKEN = "twilio-test-auth-token-0123456789"
-ACCOUNT = "AC" + "1" * 32
 PUBLIC = "http://testserver"
-
-
-@pytest.fixture(autouse=True)
-def twilio_account(settings):
-    settings.TWILIO_ACCOUNT_SID = ACCOUNT
-    settings.TWILIO_AUTH_TOKEN = TOKEN
-    settings.PUBLIC_BASE_URL = PUBLIC
 
 
 def status_path(message: Message) -> str:
@@ -171,6 +164,15 @@ class TestSignedReports:
         practice.patient.refresh_from_db()
         assert practice.patient.sms_opted_out
         assert "opted out" in Message.objects.get(pk=sent.pk).failure_reason
+
+    def test_an_opted_out_error_leaves_the_same_number_at_another_practice_alone(
+        self, client, sent, practice, other_practice
+    ):
+        elsewhere = PatientFactory(organisation=other_practice.organisation, mobile=practice.patient.mobile)
+        send_status(client, sent, "failed", ErrorCode="21610")
+
+        elsewhere.refresh_from_db()
+        assert not elsewhere.sms_opted_out
 
     def test_a_status_we_dont_know_changes_nothing(self, client, sent):
         response = send_status(client, sent, "receiving")

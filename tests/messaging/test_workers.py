@@ -12,17 +12,11 @@ with a generous deadline, never a fixed sleep, and nothing asserts how long anyt
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
-from django.db import connection
 from django.test import override_settings
 from django.utils import timezone
 
@@ -31,90 +25,11 @@ from messaging.models import Message
 from messaging.sending import LinkSettings, message_send
 from messaging.tasks import messages_requeue
 from tests.factories import PatientFactory
-from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, AcceptThenHang, Answer, Hang, Slow
+from tests.fakes.twilio import AcceptThenHang, Answer, Hang, Slow
 from tests.scenarios import make_practice
-
-ROOT = Path(__file__).resolve().parents[2]
-DATABASE_TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
-LEASE_SECONDS = 2
-# How long a wait may take before the test fails. Only a failing test waits this long; a
-# passing one goes on as soon as its condition holds.
-DEADLINE_SECONDS = 180
+from tests.workers import DATABASE_TASKS, DEADLINE_SECONDS, LEASE_SECONDS, Workers, all_final
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def worker_environment(fake_twilio) -> dict[str, str]:
-    environment = {
-        **os.environ,
-        "TASKS_BACKEND": "django_tasks_db.DatabaseBackend",
-        "SMS_BACKEND": "twilio",
-        "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
-        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-        "TWILIO_API_BASE_URL": fake_twilio.url,
-        "TWILIO_SENDER_ID": "RIVERSIDE",
-        # Longer than the fake ever takes, however busy the machine: a client that gave up on an
-        # answer the fake had already decided (accepted) would send the text a second time.
-        "TWILIO_TIMEOUT_SECONDS": "60",
-        "DELIVERY_RETRY_BASE_SECONDS": "0.1",
-        "DELIVERY_RETRY_MAX_SECONDS": "0.5",
-        "DELIVERY_MAX_ATTEMPTS": "50",
-        "DELIVERY_LEASE_SECONDS": str(LEASE_SECONDS),
-    }
-    # The workers use this test's database, on the same server.
-    if os.environ.get("DATABASE_URL"):
-        base, _, _ = os.environ["DATABASE_URL"].rpartition("/")
-        environment["DATABASE_URL"] = f"{base}/{connection.settings_dict['NAME']}"
-    else:
-        environment["EMBEDDED_DATABASE_NAME"] = connection.settings_dict["NAME"]
-    return environment
-
-
-class Workers:
-    def __init__(self, fake_twilio, log_folder: Path) -> None:
-        self.environment = worker_environment(fake_twilio)
-        self.log_folder = log_folder
-        self.processes: list[subprocess.Popen] = []
-        self.logs: list[Path] = []
-
-    def start(self, count: int = 1) -> list[subprocess.Popen]:
-        started = []
-        for _ in range(count):
-            # A file, not a pipe nobody reads: a worker that filled the pipe would block on its
-            # next log line (the twilio SDK logs every request).
-            log = self.log_folder / f"worker-{len(self.logs) + 1}.log"
-            self.logs.append(log)
-            with log.open("wb") as output:
-                started.append(
-                    subprocess.Popen(
-                        [sys.executable, "manage.py", "db_worker", "--interval", "0.05", "--no-startup-delay"],
-                        cwd=ROOT,
-                        env=self.environment,
-                        stdout=output,
-                        stderr=subprocess.STDOUT,
-                    )
-                )
-        self.processes.extend(started)
-        return started
-
-    def report(self) -> str:
-        """What the messages and the workers were doing, for a wait that timed out."""
-        statuses = sorted(Message.objects.values_list("status", "attempts"))
-        lines = [f"messages (status, attempts): {statuses}"]
-        for log in self.logs:
-            lines += [f"--- {log.name}", *log.read_text(errors="replace").splitlines()[-15:]]
-        return "\n".join(lines)
-
-    def stop(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in self.processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 @pytest.fixture
@@ -163,10 +78,6 @@ def wait_for_the_lease_to_lapse(message: Message) -> None:
     lease_expires_at = message.lease_expires_at
     assert lease_expires_at is not None
     wait_until(lambda: timezone.now() > lease_expires_at, what="the dead worker's lease to lapse")
-
-
-def all_final() -> bool:
-    return not Message.objects.exclude(status__in=["sent", "delivered", "failed"]).exists()
 
 
 def references_accepted(fake_twilio) -> list[str]:

@@ -33,7 +33,8 @@ ROLES = [StaffMembership.Role.STAFF, StaffMembership.Role.MANAGER, StaffMembersh
 
 
 @pytest.fixture
-def theirs():
+def their_patient_records():
+    """Another practice's patient, with a link, a locked link, a message and a booked appointment."""
     practice = make_practice("Hillview")
     link = BookingLinkFactory(
         patient=practice.patient, appointment_type=practice.appointment_type, location=practice.location
@@ -69,10 +70,14 @@ def patient_ref(patient) -> str:
 
 @pytest.mark.parametrize("role", ROLES)
 class TestOtherOrganisationsRecords:
-    def test_every_staff_page_refuses_their_patient_link_and_message(self, theirs, role):
+    def test_every_staff_page_refuses_their_patient_link_and_message(self, their_patient_records, role):
         client, _ = client_for(role)
-        patient = theirs["practice"].patient
-        link, locked, message = theirs["link"], theirs["locked"], theirs["message"]
+        patient = their_patient_records["practice"].patient
+        link, locked, message = (
+            their_patient_records["link"],
+            their_patient_records["locked"],
+            their_patient_records["message"],
+        )
         before = {
             "links": list(BookingLink.objects.values_list("pk", "status", "failed_attempts").order_by("pk")),
             "messages": Message.objects.count(),
@@ -103,15 +108,15 @@ class TestOtherOrganisationsRecords:
         }
         assert after == before
 
-    def test_lists_show_nothing_of_theirs(self, theirs, role):
+    def test_lists_show_nothing_of_theirs(self, their_patient_records, role):
         client, _ = client_for(role)
         for page in ("/", "/messages/", "/appointments/", "/messages/new/patients/?q=smith"):
             content = client.get(page).content.decode()
-            assert theirs["message"].reference not in content, page
-            assert theirs["appointment"].reference not in content, page
-            assert patient_ref(theirs["practice"].patient) not in content, page
+            assert their_patient_records["message"].reference not in content, page
+            assert their_patient_records["appointment"].reference not in content, page
+            assert patient_ref(their_patient_records["practice"].patient) not in content, page
 
-    def test_the_audit_trail_is_for_managers_and_shows_only_their_organisation(self, theirs, role):
+    def test_the_audit_trail_is_for_managers_and_shows_only_their_organisation(self, their_patient_records, role):
         client, ours = client_for(role)
         AuditEventFactory(patient=ours.patient)
         response = client.get("/audit/")

@@ -1,3 +1,5 @@
+"""The client's address (booking/http.py): X-Forwarded-For is believed only as far as the trusted proxies."""
+
 from __future__ import annotations
 
 import pytest

@@ -9,27 +9,10 @@ from playwright.sync_api import expect
 
 from booking.models import BookingLink
 from messaging.models import Message
-from tests.factories import StaffMembershipFactory, UserFactory
-from tests.scenarios import make_practice
+from tests.e2e.conftest import sign_in
+from tests.factories import PASSWORD, StaffMembershipFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-PASSWORD = "correct-horse-battery"
-
-
-@pytest.fixture
-def practice(transactional_db):
-    practice = make_practice()
-    practice.user.set_password(PASSWORD)
-    practice.user.save()
-    return practice
-
-
-def sign_in(page, practice):
-    page.goto("/accounts/login/")
-    page.get_by_label("Username").fill(practice.user.username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
 
 
 def test_staff_send_a_self_booking_link_by_sms(page, practice):

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("booking", "0005_organisation_uses_nhs_identity_no_sms_sender_name"),
+        ("booking", "0007_strand_names_printable"),
     ]
 
     operations = [

@@ -27,21 +27,8 @@ from tests.factories import (
     SharingAgreementFactory,
     SlotFactory,
 )
-from tests.scenarios import make_practice
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def practice():
-    return make_practice()
-
-
-@pytest.fixture
-def link(practice):
-    return BookingLinkFactory(
-        patient=practice.patient, appointment_type=practice.appointment_type, location=practice.location
-    )
 
 
 def free_slots(practice):
@@ -94,7 +81,7 @@ class TestDateOfBirth:
 
 
 class TestStates:
-    def test_each_state(self, link):
+    def test_the_state_follows_the_status_and_the_expiry(self, link):
         assert booking_link_patient_state(link=link) == "active"
         link.expires_at = timezone.now() - timedelta(seconds=1)
         assert booking_link_patient_state(link=link) == "expired"
@@ -108,7 +95,7 @@ class TestStates:
 
 
 class TestTimes:
-    def test_the_links_free_times_in_the_window(self, practice, link):
+    def test_only_free_times_inside_the_booking_window_are_offered_in_order(self, practice, link):
         taken = free_slots(practice)[0]
         Slot.objects.filter(pk=taken.pk).update(status="booked")
         SlotFactory(  # too soon: inside the minimum notice

@@ -1,23 +1,17 @@
-"""The pages that exist so far: home, sign-in, and the link's entry point."""
+"""Opening a link: a token that isn't one is Link not found; a real one shows the practice and
+nothing about the patient, to anyone, and changes nothing but the record that it was opened.
+
+What each of the patient's pages shows after that is in test_patient_pages.py.
+"""
 
 from __future__ import annotations
 
 import pytest
 
 from booking.models import AuditEvent, BookingLink
-from tests.factories import BookingLinkFactory
+from tests.factories import BookingLinkFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
-
-
-def test_home_page_explains_the_product_and_offers_sign_in(client):
-    response = client.get("/")
-    assert response.status_code == 200
-    assert b"Sign in" in response.content
-
-
-def test_sign_in_page_renders(client):
-    assert client.get("/accounts/login/").status_code == 200
 
 
 class TestLinkEntryPoint:
@@ -57,30 +51,7 @@ class TestLinkEntryPoint:
         assert set(AuditEvent.objects.values_list("action", flat=True)) == {AuditEvent.Action.OPENED}
 
 
-class TestSecurityHeaders:
-    @pytest.mark.parametrize("path", ["/", "/accounts/login/", "/b/nonsense"])
-    def test_every_page_sends_the_security_headers(self, client, path):
-        response = client.get(path)
-        assert response["Referrer-Policy"] == "same-origin"
-        assert response["X-Content-Type-Options"] == "nosniff"
-        assert response["X-Frame-Options"] == "DENY"
-        csp = response["Content-Security-Policy"]
-        assert "default-src 'self'" in csp
-        assert "frame-ancestors 'none'" in csp
-        assert "unsafe-inline" not in csp
-
-
-def test_a_form_sent_without_its_csrf_token_gets_a_plain_english_page():
-    from django.test import Client
-
-    response = Client(enforce_csrf_checks=True).post("/accounts/login/", {"username": "a", "password": "b"})
-    assert response.status_code == 403
-    assert b"Sorry, we could not send that form" in response.content
-
-
 def test_a_member_of_staff_opening_a_patients_link_gets_no_script(client):
-    from tests.factories import UserFactory
-
     client.force_login(UserFactory())
     link = BookingLinkFactory()
     assert b"<script" not in client.get(link.get_absolute_url()).content

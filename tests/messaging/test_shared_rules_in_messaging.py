@@ -20,6 +20,7 @@ from messaging.models import Message
 from messaging.views.messages import MessageRow, _messages_for, message_rows
 from messaging.webhooks import twilio_inbound_record
 from tests.factories import BookingLinkFactory, MessageFactory, SlotFactory, UserFactory
+from tests.fakes.twilio import ACCOUNT_SID
 
 pytestmark = pytest.mark.django_db
 
@@ -143,16 +144,20 @@ class TestPatientReference:
         assert f"?patient={practice.patient.reference}" in content
 
 
+@pytest.mark.usefixtures("twilio_account")
 class TestInboundSender:
-    ACCOUNT = "AC" + "1" * 32
+    ACCOUNT = ACCOUNT_SID
+    SERVICE = "MG" + "2" * 32
 
     @pytest.fixture(autouse=True)
-    def twilio_account(self, settings):
-        settings.TWILIO_ACCOUNT_SID = self.ACCOUNT
+    def the_practice_texts_through_the_default_service(self, settings):
+        settings.TWILIO_MESSAGING_SERVICE_SID = self.SERVICE
 
     def stop_from(self, sender: str) -> int:
         params = QueryDict(mutable=True)
         params.update({"From": sender, "Body": "STOP", "AccountSid": self.ACCOUNT})
+        # A text to the practice's Messaging Service, with its own id, as Twilio posts it.
+        params.update({"MessagingServiceSid": self.SERVICE, "MessageSid": "SM" + uuid.uuid4().hex})
         return twilio_inbound_record(params=params)
 
     def test_the_sender_is_read_with_the_same_rule_as_every_number(self, practice):
@@ -171,6 +176,9 @@ def test_the_signed_inbound_webhook_still_opts_out(client, practice, settings):
     settings.TWILIO_ACCOUNT_SID = "AC" + "1" * 32
     settings.TWILIO_AUTH_TOKEN = token
     settings.PUBLIC_BASE_URL = "http://testserver"
+    # The practice texts from the deployment's default number, the one the STOP reaches.
+    settings.TWILIO_MESSAGING_SERVICE_SID = ""
+    settings.TWILIO_SENDER_ID = "+447700900001"
     path = reverse("webhooks:twilio_inbound")
     params = {"MessageSid": "SM" + uuid.uuid4().hex, "AccountSid": settings.TWILIO_ACCOUNT_SID}
     params |= {"From": practice.patient.mobile, "To": "+447700900001", "Body": "STOP"}

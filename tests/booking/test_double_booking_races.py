@@ -1,28 +1,31 @@
-"""Booking and the date-of-birth count under real concurrency, on the real database.
+"""One slot, one booking, under real concurrency on the real database.
 
-Threads start together on a barrier, each with its own connection. The control tests switch
-the guard off (a check-then-write booking with the unique index dropped) and show the race
-then double-books, so the guarded tests can't pass by accident.
+Threads start together on a barrier, each with its own connection, so the statements really
+interleave. The control tests switch the guard off (the partial unique index dropped, and a
+check-then-write booking in place of the conditional update) and show the race then
+double-books, so the guarded tests can't pass by accident.
 """
 
 from __future__ import annotations
 
 import threading
-from datetime import date, timedelta
+from collections.abc import Callable
+from datetime import timedelta
 
 import pytest
-from django.db import connection, connections, transaction
+from django.db import IntegrityError, connection, connections, transaction
 from django.utils import timezone
 
 from booking.appointments import appointment_book
 from booking.exceptions import BookingBusy, LinkNotBookable, SlotTaken
-from booking.links import DobCheck, booking_link_verify_dob
-from booking.models import Appointment, AuditEvent, BookingLink, Slot
+from booking.models import Appointment, BookingLink, Slot
 from tests.concurrency import race
-from tests.factories import BookingLinkFactory, PatientFactory
+from tests.factories import BookingLinkFactory, PatientFactory, SlotFactory
 from tests.scenarios import make_practice
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+THREADS = 10
 
 
 def links_for_one_practice(count: int):
@@ -39,27 +42,34 @@ def links_for_one_practice(count: int):
     return practice, links, slot
 
 
-class TestDateOfBirthCount:
-    def test_fifty_parallel_wrong_dates_count_exactly_five(self):
-        practice = make_practice()
-        link = BookingLinkFactory(
-            patient=practice.patient, appointment_type=practice.appointment_type, location=practice.location
-        )
-        results = race(
-            lambda i: booking_link_verify_dob(
-                link=BookingLink.objects.select_related("patient").get(pk=link.pk),
-                date_of_birth=date(1901, 1, 1),
-                ip_address="203.0.113.9",
-            ),
-            threads=50,
-        )
-        assert not [r for r in results if isinstance(r, Exception)], results
-        link.refresh_from_db()
-        assert (link.failed_attempts, link.status) == (5, "locked")
-        assert AuditEvent.objects.filter(action=AuditEvent.Action.DOB_FAILED, booking_link=link).count() == 5
-        assert AuditEvent.objects.filter(action=AuditEvent.Action.LOCKED, booking_link=link).count() == 1
-        assert sum(1 for result, _ in results if result is DobCheck.MISMATCH) == 4
-        assert sum(1 for result, _ in results if result is DobCheck.LOCKED) == 46
+def book(slot: Slot, patients: list) -> Callable[[int], Appointment]:
+    return lambda i: Appointment.objects.create(slot_id=slot.pk, patient_id=patients[i].pk)
+
+
+class TestTheUniqueIndexAlone:
+    def test_ten_simultaneous_bookings_of_one_slot_make_exactly_one(self):
+        slot = SlotFactory(status=Slot.Status.BOOKED)
+        patients = [PatientFactory(organisation=slot.location.organisation) for _ in range(THREADS)]
+        results = race(book(slot, patients), threads=THREADS)
+        assert sum(isinstance(result, Appointment) for result in results) == 1
+        assert sum(isinstance(result, IntegrityError) for result in results) == THREADS - 1
+        assert Appointment.objects.filter(slot=slot, status=Appointment.Status.BOOKED).count() == 1
+
+    def test_control_without_the_partial_unique_index_the_race_double_books(self):
+        slot = SlotFactory(status=Slot.Status.BOOKED)
+        patients = [PatientFactory(organisation=slot.location.organisation) for _ in range(THREADS)]
+        with connection.cursor() as cursor:
+            cursor.execute('DROP INDEX "appointment_one_booked_per_slot"')
+        try:
+            race(book(slot, patients), threads=THREADS)
+            assert Appointment.objects.filter(slot=slot, status=Appointment.Status.BOOKED).count() > 1
+        finally:
+            Appointment.objects.all().delete()
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    'CREATE UNIQUE INDEX "appointment_one_booked_per_slot" ON "booking_appointment" ("slot_id") '
+                    "WHERE status = 'booked'"
+                )
 
 
 class TestOneSlotOneBooking:

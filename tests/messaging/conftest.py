@@ -1,0 +1,16 @@
+"""Fixtures the messaging tests share; those every folder uses are in tests/conftest.py."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN
+
+
+@pytest.fixture
+def twilio_account(settings) -> None:
+    """Our Twilio account's credentials, as Twilio's webhooks expect them: the signatures on its
+    callbacks are checked with AUTH_TOKEN, over the URL at PUBLIC_BASE_URL."""
+    settings.TWILIO_ACCOUNT_SID = ACCOUNT_SID
+    settings.TWILIO_AUTH_TOKEN = AUTH_TOKEN
+    settings.PUBLIC_BASE_URL = "http://testserver"
