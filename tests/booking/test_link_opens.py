@@ -7,14 +7,8 @@ from django.test import Client
 
 from booking.links import OPENED_EVENTS_PER_LINK, booking_link_record_opened
 from booking.models import AuditEvent, BookingLink
-from tests.factories import BookingLinkFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def link():
-    return BookingLinkFactory()
 
 
 def opened_events(link) -> int:
