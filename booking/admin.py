@@ -460,6 +460,8 @@ class BookingLinkAdmin(OrganisationScopedAdmin):
         "created_by",
         "created_at",
         "first_opened_at",
+        "last_opened_at",
+        "open_count",
         "revoked_at",
     ]
     exclude = ["token_digest"]

@@ -32,11 +32,12 @@ def appointment_book(
     """Book `slot_id` through the link, in one transaction. Returns the appointment.
 
     Locks the link row, re-checks the link (`booking_link_patient_state`: gone, expiry,
-    revocation, lock, already booked and, for a host's type, that the sharing agreement is still
-    in force, holding the agreement row `FOR SHARE` with `sharing_agreement_hold` so that an
-    end waits for this booking or is seen by it); then claims the slot with one conditional
-    UPDATE over the times the link offers (`Slot.objects.offered_by`: still free, the link's
-    type, location and practitioner, in the booking window). Sends `appointment_booked` after the commit.
+    revocation, lock, already booked, a type since deactivated or made not self-bookable and, for
+    a host's type, that the sharing agreement is still in force, holding the agreement row
+    `FOR SHARE` with `sharing_agreement_hold` so that an end waits for this booking or is seen
+    by it); then claims the slot with one conditional UPDATE over the times the link offers
+    (`Slot.objects.offered_by`: still free, the link's type, location and practitioner, in the
+    booking window). Sends `appointment_booked` after the commit.
     Raises LinkNotBookable (with its LinkState), SlotNotAllowed, SlotTaken, or BookingBusy on a
     lock timeout.
     """

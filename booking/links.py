@@ -19,6 +19,7 @@ from datetime import date, datetime, timedelta
 from django.contrib.auth.models import User
 from django.db import models, transaction
 from django.db.models import Case, F, Value, When
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from booking.audit import audit_record
@@ -235,18 +236,35 @@ def booking_link_find(token: str) -> BookingLink | None:
     )
 
 
-def booking_link_record_opened(*, link: BookingLink, ip_address: str | None) -> None:
+# Audit events for opens, at most, per link: the count and the last open keep counting after.
+OPENED_EVENTS_PER_LINK = 20
+
+
+def booking_link_record_opened(*, link: BookingLink, ip_address: str | None, audit: bool = True) -> None:
     """Record that the link was opened: the only write a GET may make.
 
     Phones and mail scanners open links for previews too, so this changes nothing that
-    matters to the booking; it is what staff and auditors see.
+    matters to the booking; it is what staff and auditors see. Every open updates the link's
+    own row (first and last open, a count) in one UPDATE, so two opens at once both count.
+    An OPENED audit event is added only when `audit` (the view passes whether this browser
+    session has opened the link before) and while the link has fewer than
+    OPENED_EVENTS_PER_LINK opens, so a scanner that keeps no cookies can't grow the trail
+    without end.
     """
+    now = timezone.now()
     with transaction.atomic():
-        if link.first_opened_at is None:
-            now = timezone.now()
-            BookingLink.objects.filter(pk=link.pk, first_opened_at__isnull=True).update(first_opened_at=now)
-            link.first_opened_at = now
-        audit_record(action=AuditEvent.Action.OPENED, patient=link.patient, booking_link=link, ip_address=ip_address)
+        BookingLink.objects.filter(pk=link.pk).update(
+            first_opened_at=Coalesce(F("first_opened_at"), Value(now)),
+            last_opened_at=now,
+            open_count=F("open_count") + 1,
+        )
+        if audit and link.open_count < OPENED_EVENTS_PER_LINK:
+            audit_record(
+                action=AuditEvent.Action.OPENED, patient=link.patient, booking_link=link, ip_address=ip_address
+            )
+    link.first_opened_at = link.first_opened_at or now
+    link.last_opened_at = now
+    link.open_count += 1
 
 
 class DobCheck(enum.Enum):
@@ -348,15 +366,18 @@ class LinkState(enum.StrEnum):
     NOT_FOUND = "not_found"
     # The link's type belongs to a host whose sharing agreement with the sender has ended.
     AGREEMENT_ENDED = "agreement_ended"
+    # The practice deactivated the link's type, or stopped patients booking it themselves.
+    TYPE_WITHDRAWN = "type_withdrawn"
 
 
 def booking_link_patient_state(*, link: BookingLink | None, now: datetime | None = None) -> LinkState:
     """Which page the patient should see for this link (None: no such link).
 
     A booked link stays BOOKED after it expires, or after its sharing agreement ends, so the
-    patient can still see their appointment. An active link for a host's type re-checks the
-    sharing agreement (one query; none for the sender's own types), so ending an agreement
-    stops links already sent.
+    patient can still see their appointment. An active link whose type has been deactivated or
+    made not self-bookable is TYPE_WITHDRAWN (read from `link.appointment_type`, so no query
+    when it is joined). An active link for a host's type re-checks the sharing agreement (one
+    query; none for the sender's own types), so ending an agreement stops links already sent.
     """
     now = now or timezone.now()
     if link is None:
@@ -369,6 +390,8 @@ def booking_link_patient_state(*, link: BookingLink | None, now: datetime | None
         return LinkState.LOCKED
     if link.expires_at is not None and link.expires_at <= now:
         return LinkState.EXPIRED
+    if not (link.appointment_type.is_active and link.appointment_type.self_bookable):
+        return LinkState.TYPE_WITHDRAWN
     if not booking_link_still_shared(link=link):
         return LinkState.AGREEMENT_ENDED
     return LinkState.ACTIVE

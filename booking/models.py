@@ -683,6 +683,9 @@ class BookingLink(models.Model):
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     first_opened_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Every open counts here, in place: previews and reloads don't add a row each.
+    last_opened_at = models.DateTimeField(null=True, blank=True, editable=False)
+    open_count = models.PositiveIntegerField(default=0, db_default=0, editable=False)
     revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:

@@ -7,13 +7,15 @@ None needs a login or a CSRF token; each checks the provider's own proof instead
 - Email tracking goes through anymail's view for the configured email service, which checks
   the webhook's basic auth (ANYMAIL_WEBHOOK_SECRET) and the service's own signature where it
   has one.
-Anything unsigned or forged gets 403 and changes nothing. A genuine report about a message
-that isn't ours (an unknown reference, another message's provider id, another Twilio account)
-gets 200, so the provider stops retrying, and changes nothing.
+Anything unsigned or forged gets 403 and changes nothing; a signed email report whose body
+isn't JSON gets 400. A genuine report about a message that isn't ours (an unknown reference,
+another message's provider id, another Twilio account) gets 200, so the provider stops
+retrying, and changes nothing.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from functools import wraps
@@ -23,7 +25,14 @@ from anymail.exceptions import AnymailWebhookValidationFailure
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden, QueryDict
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseForbidden,
+    QueryDict,
+)
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from twilio.request_validator import RequestValidator
@@ -246,3 +255,9 @@ def anymail_tracking(request: HttpRequest, esp: str) -> HttpResponse:
         # anymail's own answer is 400 (a SuspiciousOperation); a failed credential is a 403.
         logger.warning("Refused an email tracking webhook (%s): %s", esp, error)
         return HttpResponseForbidden()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        # anymail parses the body after checking the credentials and lets a parse error
+        # through as a 500 (and a traceback in the log); a body that isn't JSON is the
+        # sender's mistake, and the service won't retry a 400.
+        logger.warning("Refused an email tracking webhook (%s): the body isn't valid JSON", esp)
+        return HttpResponseBadRequest("The request body isn't valid JSON.", content_type="text/plain")

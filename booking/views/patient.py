@@ -1,8 +1,10 @@
 """The patient's pages: date of birth, times, confirm, booked, and the calendar file.
 
 Opening a link (GET or HEAD) changes nothing but the "opened" record: phones, chat apps and
-mail scanners fetch links for previews. Only POSTs act, and the rules live in booking/links.py,
-booking/slots.py and booking/appointments.py; these views parse input, call them and render.
+mail scanners fetch links for previews. A signed cookie remembers which links the browser
+opened, so each open is counted but audited once per browser session. Only POSTs act, and
+the rules live in booking/links.py, booking/slots.py and booking/appointments.py; these views
+parse input, call them and render.
 
 Once the date of birth matches, the session remembers that this link (and only this link) was
 verified, with the time it was last used; it lapses after 30 minutes idle. Every response is
@@ -14,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -42,6 +45,9 @@ from booking.slots import FreeTime, slot_find_available, slot_times_available
 VERIFIED_SESSION_KEY = "booking_verified_links"
 VERIFIED_IDLE = timedelta(minutes=30)
 VERIFIED_REFRESH = timedelta(minutes=1)
+# The cookie naming the links this browser has opened (their opens already audited), the latest few.
+OPENED_COOKIE = "booking_opened"
+OPENED_REMEMBERED = 20
 # More free times than this and the times page shows a week at a time.
 ONE_PAGE_LIMIT = 30
 
@@ -52,6 +58,7 @@ STATE_PAGES = {
     LinkState.EXPIRED: ("booking/link_expired.html", 410),
     LinkState.REVOKED: ("booking/link_revoked.html", 410),
     LinkState.AGREEMENT_ENDED: ("booking/link_agreement_ended.html", 410),
+    LinkState.TYPE_WITHDRAWN: ("booking/link_type_withdrawn.html", 410),
     LinkState.LOCKED: ("booking/link_locked.html", 403),
 }
 
@@ -89,6 +96,27 @@ def _mark_verified(request: HttpRequest, link: BookingLink, now: datetime) -> No
     verified = {pk: seen for pk, seen in _verified_links(request).items() if seen >= cutoff}
     verified[str(link.pk)] = now.timestamp()
     request.session[VERIFIED_SESSION_KEY] = verified
+
+
+def _opened_links(request: HttpRequest) -> list[str]:
+    """The references of the links this browser opened in this session (a signed cookie)."""
+    value = request.get_signed_cookie(OPENED_COOKIE, default="", salt=OPENED_COOKIE)
+    return [reference for reference in str(value).split(",") if reference][-OPENED_REMEMBERED:]
+
+
+def _remember_opened(response: HttpResponse, *, opened: list[str], link: BookingLink) -> None:
+    # A signed cookie rather than the session: a preview or scanner without cookies would
+    # otherwise add a session row per open, and the link page has a query ceiling to keep.
+    # No max_age: it ends when the browser closes, which is the session the audit counts.
+    response.set_signed_cookie(
+        OPENED_COOKIE,
+        ",".join([*opened, link.reference][-OPENED_REMEMBERED:]),
+        salt=OPENED_COOKIE,
+        path="/b/",
+        secure=settings.SESSION_COOKIE_SECURE,
+        httponly=True,
+        samesite="Lax",
+    )
 
 
 # --- Shared steps -----------------------------------------------------------------------------
@@ -237,7 +265,19 @@ def booking_link(request: HttpRequest, token: str) -> HttpResponse:
         return _state_page(request, None, state)
     if request.method == "POST":
         return _check_date_of_birth(request, link, token=token, state=state, now=now)
-    booking_link_record_opened(link=link, ip_address=client_ip(request))
+    # Every open counts; this browser's first in its session is the one audited.
+    opened = _opened_links(request)
+    first_in_session = link.reference not in opened
+    booking_link_record_opened(link=link, ip_address=client_ip(request), audit=first_in_session)
+    response = _opened_page(request, link, token=token, state=state, now=now)
+    if first_in_session:
+        _remember_opened(response, opened=opened, link=link)
+    return response
+
+
+def _opened_page(
+    request: HttpRequest, link: BookingLink, *, token: str, state: LinkState, now: datetime
+) -> HttpResponse:
     if state in STATE_PAGES:
         return _state_page(request, link, state)
     if _is_verified(request, link, now):

@@ -4,16 +4,21 @@ Every step works without JavaScript: the builder's buttons submit the form with 
 and the Invite to book dialog is a section of the form. The view parses the form, then sends
 or takes the step the action names (`COMPOSE_STEPS` in messaging/forms.py), and renders.
 htmx and a little script only make the same steps quicker (live counts, the dialog,
-inserting the token at the cursor).
+inserting the token at the cursor). A request too large to hold a message the form would
+accept is refused (413) before it is read, and a body over the limit is never measured.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
+from functools import wraps
+from typing import cast
 
 from django.conf import settings
 from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
+from django.forms import CharField
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
@@ -37,6 +42,31 @@ from messaging.tokens import link_url_length, sms_length_of_body
 
 # The fields inside Invite to book: an error in one opens the section so it shows.
 LINK_FIELDS = ("appointment_type", "location", "practitioner", "link_expiry")
+# The longest message the builder sends, in characters (the form's own limit).
+MAX_BODY_CHARACTERS: int = cast(CharField, ComposeForm.base_fields["body"]).max_length or 0
+# The largest builder request read at all: a full-length body of four-byte characters,
+# percent-encoded (12 bytes each), plus the other fields, fits; half a megabyte doesn't.
+MAX_REQUEST_BYTES = 100_000
+
+
+def _refuse_oversized(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """413 for a builder request larger than MAX_REQUEST_BYTES, before its form is read or measured."""
+
+    @wraps(view)
+    def refusing(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        try:
+            size = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            size = 0
+        if size > MAX_REQUEST_BYTES:
+            return HttpResponse(
+                f"The message is too long: it can be at most {MAX_BODY_CHARACTERS} characters.",
+                status=413,
+                content_type="text/plain",
+            )
+        return view(request, *args, **kwargs)
+
+    return refusing
 
 
 @never_cache
@@ -52,6 +82,9 @@ def patient_results(request: HttpRequest) -> HttpResponse:
 
 
 def _count_context(*, patient: Patient, channel: str, body: str) -> dict[str, object]:
+    if len(body) > MAX_BODY_CHARACTERS:
+        # Measuring SMS segments costs per character: a body the form will refuse isn't measured.
+        return {"count_over_limit": True, "max_characters": MAX_BODY_CHARACTERS}
     if channel != Channel.SMS:
         return {"count_channel": "email", "count_characters": len(body)}
     length = sms_length_of_body(
@@ -91,6 +124,7 @@ def _link_context(*, state: ComposeState, offered_types: list[OfferedType]) -> d
 @never_cache
 @login_required
 @require_http_methods(["GET", "POST"])
+@_refuse_oversized
 def compose(request: SignedInRequest) -> HttpResponse:
     reference = request.GET.get("patient") or request.POST.get("patient") or ""
     if not reference:
@@ -149,10 +183,11 @@ def _render_compose(request: HttpRequest, *, form: ComposeForm, state: ComposeSt
 @never_cache
 @login_required
 @require_POST
+@_refuse_oversized
 def message_count(request: HttpRequest) -> HttpResponse:
     patient = get_patient_for_staff(user=request.user, reference=request.POST.get("patient", ""))
     context = _count_context(
-        patient=patient, channel=request.POST.get("channel", ""), body=request.POST.get("body", "")[:5000]
+        patient=patient, channel=request.POST.get("channel", ""), body=request.POST.get("body", "")
     )
     return render(request, "messaging/_count.html", context)
 

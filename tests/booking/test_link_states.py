@@ -147,3 +147,67 @@ class TestCheckDateOfBirth:
 def test_a_link_past_its_expiry_is_expired(link):
     later = timezone.now() + timedelta(days=30)
     assert booking_link_patient_state(link=link, now=later) is LinkState.EXPIRED
+
+
+def withdraw(appointment_type, **change) -> None:
+    for name, value in change.items():
+        setattr(appointment_type, name, value)
+    appointment_type.save()
+
+
+WITHDRAWALS = [
+    pytest.param({"is_active": False}, id="deactivated"),
+    pytest.param({"self_bookable": False}, id="not-self-bookable"),
+]
+
+
+class TestWithdrawnType:
+    """A type the practice deactivates, or stops patients booking, cancels the links already sent."""
+
+    @pytest.mark.parametrize("change", WITHDRAWALS)
+    def test_the_link_state_says_so(self, link, practice, change):
+        withdraw(practice.appointment_type, **change)
+        link.refresh_from_db()
+        assert booking_link_patient_state(link=link) is LinkState.TYPE_WITHDRAWN
+
+    @pytest.mark.parametrize("change", WITHDRAWALS)
+    def test_opening_the_link_says_it_was_cancelled_with_410_and_the_practice_phone(
+        self, client, link, practice, change
+    ):
+        withdraw(practice.appointment_type, **change)
+        response = client.get(f"/b/{link.token}")
+        assert response.status_code == 410
+        page = text(response)
+        assert "This link has been cancelled by the practice" in page
+        assert practice.organisation.phone_for_display in page
+        assert practice.patient.first_name not in page
+
+    @pytest.mark.parametrize("change", WITHDRAWALS)
+    def test_a_patient_part_way_through_gets_it_when_they_book(self, client, link, practice, change):
+        assert client.post(f"/b/{link.token}", DOB).status_code == 302
+        slot = encode_reference(
+            Slot.objects.filter(appointment_type=practice.appointment_type).first().pk, namespace="slot"
+        )
+        assert client.get(f"/b/{link.token}/confirm", {"slot": slot}).status_code == 200
+        withdraw(practice.appointment_type, **change)
+        response = client.post(f"/b/{link.token}/confirm", {"slot": slot})
+        assert response.status_code == 410
+        assert "This link has been cancelled by the practice" in text(response)
+        assert not Appointment.objects.exists()
+        assert not Slot.objects.filter(status="booked").exists()
+
+    def test_booking_refuses_it_even_without_the_pages(self, link, practice):
+        withdraw(practice.appointment_type, is_active=False)
+        with pytest.raises(LinkNotBookable) as error:
+            appointment_book(
+                link_id=link.pk, slot_id=Slot.objects.filter(appointment_type=practice.appointment_type).first().pk
+            )
+        assert error.value.state is LinkState.TYPE_WITHDRAWN
+
+    def test_a_booked_link_still_shows_its_appointment(self, link, practice):
+        appointment_book(
+            link_id=link.pk, slot_id=Slot.objects.filter(appointment_type=practice.appointment_type).first().pk
+        )
+        link.refresh_from_db()
+        withdraw(practice.appointment_type, is_active=False)
+        assert booking_link_patient_state(link=link) is LinkState.BOOKED

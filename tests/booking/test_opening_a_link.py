@@ -45,7 +45,9 @@ class TestLinkEntryPoint:
         client.head(link.get_absolute_url())
         after = BookingLink.objects.filter(pk=link.pk).values().get()
         assert after["first_opened_at"] is not None
-        assert {**after, "first_opened_at": None} == before
+        assert after["last_opened_at"] is not None
+        assert after["open_count"] == 2
+        assert {**after, "first_opened_at": None, "last_opened_at": None, "open_count": 0} == before
         assert set(AuditEvent.objects.values_list("action", flat=True)) == {AuditEvent.Action.OPENED}
 
 

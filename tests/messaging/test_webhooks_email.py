@@ -393,3 +393,27 @@ class TestAddressChangedInAdmin:
     def test_the_same_address_in_other_capitals_keeps_the_flag(self, admin_client, bounced):
         self.change(admin_client, bounced, email=bounced.email.upper())
         assert Patient.objects.get(pk=bounced.pk).email_undeliverable_reason == BOUNCED
+
+
+class TestMalformedBodies:
+    @pytest.mark.parametrize(
+        "body", ["{not json", "", '{"RecordType": "Bounce"', b"\xff\xfe\x00"], ids=["broken", "empty", "cut", "bytes"]
+    )
+    def test_a_body_that_isnt_json_is_a_400_with_a_short_reason(self, client, email, caplog, body):
+        response = client.post(POSTMARK, body, content_type="application/json", headers=basic_auth())
+        assert response.status_code == 400
+        assert response.content == b"The request body isn't valid JSON."
+        assert "Traceback" not in caplog.text
+        assert all(record.exc_info is None for record in caplog.records)
+        assert unchanged(email)
+
+    def test_a_mailgun_body_that_isnt_json_cant_be_signed_so_is_a_403(self, client, settings, email):
+        # Mailgun's signature is inside the JSON: anymail refuses a body it can't check.
+        sends_through(settings, "mailgun", MAILGUN_API_KEY="key", MAILGUN_WEBHOOK_SIGNING_KEY=MAILGUN_KEY)
+        response = client.post(MAILGUN, "{not json", content_type="application/json", headers=basic_auth())
+        assert response.status_code == 403
+        assert unchanged(email)
+
+    def test_without_the_credentials_it_is_still_a_403(self, client, email):
+        response = client.post(POSTMARK, "{not json", content_type="application/json", headers=basic_auth("x:y"))
+        assert response.status_code == 403
