@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import secrets
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -643,6 +643,14 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+class LinkTokenUnknown(ValueError, AttributeError):
+    """A link read back from the database can't say its URL: only the token's digest is kept.
+
+    A ValueError for callers; an AttributeError too, because that is how Django's "view on
+    site" machinery learns that an object has no URL.
+    """
+
+
 class BookingLink(models.Model):
     """One patient, one appointment type, one location: the self-booking link.
 
@@ -728,12 +736,20 @@ class BookingLink(models.Model):
             self.organisation_id = self.patient.organisation_id
         super().save(*args, **kwargs)
 
-    def get_absolute_url(self) -> str:
-        if not self.token:
-            raise ValueError(
+    @property
+    def get_absolute_url(self) -> Callable[[], str]:
+        """`link.get_absolute_url()` is `/b/<token>`, on the instance that created the link.
+
+        Only that instance knows the token: the database keeps just its digest. On any other,
+        the attribute is missing (AttributeError), which is how Django says an object has no
+        URL: admin hides "View on site" and its /admin/r/ shortcut answers 404, not 500.
+        """
+        token = self.token
+        if not token:
+            raise LinkTokenUnknown(
                 "Only the instance that created a link knows its token: the database keeps just its digest."
             )
-        return reverse("booking:link", kwargs={"token": self.token})
+        return lambda: reverse("booking:link", kwargs={"token": token})
 
     @property
     def reference(self) -> str:

@@ -350,3 +350,17 @@ class TestCreatingOrganisations:
 
     def test_a_superuser_can(self, admin_client):
         assert admin_client.get(url(Organisation, "add")).status_code == 200
+
+
+def test_view_on_site_for_a_stored_link_is_a_404_not_a_500(admin_client):
+    # A link read back from the database has no token (only its digest is kept), so it has no
+    # URL to show; Django's "view on site" shortcut must say so rather than fail.
+    from django.contrib.contenttypes.models import ContentType
+
+    from booking.models import BookingLink
+    from tests.factories import BookingLinkFactory
+
+    link = BookingLink.objects.get(pk=BookingLinkFactory().pk)
+    content_type = ContentType.objects.get_for_model(BookingLink)
+    response = admin_client.get(f"/admin/r/{content_type.pk}/{link.pk}/")
+    assert response.status_code == 404

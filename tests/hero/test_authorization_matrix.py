@@ -329,12 +329,9 @@ def _admin_requests(url: Url, w: World) -> list[Request]:
     if url.name == "admin:app_list":
         return [Request("GET", f"/admin/{app}/") for app in sorted({m._meta.app_label for m in admin.site._registry})]
     if url.name == "admin:view_on_site":
-        # Not a link: its get_absolute_url needs the token, which only the instance that
-        # created it knows, so /admin/r/ can't redirect to it (a 500 for any staff user today).
         return [
             Request("GET", f"/admin/r/{_content_type_id(type(obj))}/{obj.pk}/", aimed=True)
-            for model, obj in w.objects.items()
-            if model is not BookingLink
+            for obj in w.objects.values()
         ]
     if url.name == "admin:autocomplete":
         return _autocomplete_requests()
