@@ -13,7 +13,7 @@ from tests.e2e.conftest import axe_violations, sign_in
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.mark.parametrize("path", ["/", "/accounts/login/", "/b/not-a-real-link"])
+@pytest.mark.parametrize("path", ["/", "/accounts/login/", "/accounts/password_reset/", "/b/not-a-real-link"])
 def test_the_public_pages_pass_axe(axe_page, path):
     page = axe_page
     page.goto(path)

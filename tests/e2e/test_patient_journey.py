@@ -13,9 +13,10 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from booking.links import booking_link_revoke
-from booking.models import Appointment, BookingLink, Slot
+from booking.models import Appointment, AppointmentType, BookingLink, SharingAgreement, Slot
 from tests.e2e.conftest import PHONE, axe_violations
-from tests.scenarios import make_link
+from tests.factories import BookingLinkFactory
+from tests.scenarios import make_hub, make_link
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("empty_cache")]
 
@@ -147,6 +148,20 @@ def _check_every_patient_page(page, practice) -> dict[str, list[str]]:
     page.goto(locked.get_absolute_url())
     expect(page.get_by_role("heading", name="This link is locked")).to_be_visible()
     check("locked")
+
+    hub = make_hub(practice)
+    shared = BookingLinkFactory(patient=practice.patient, appointment_type=hub.appointment_type, location=hub.location)
+    SharingAgreement.objects.filter(pk=hub.agreement.pk).update(ended_at=timezone.now())
+    page.goto(shared.get_absolute_url())
+    expect(page.get_by_role("heading", name="You can no longer book this appointment online")).to_be_visible()
+    check("agreement ended")
+
+    # Last: withdrawing the practice's type affects every link above.
+    withdrawn = make_link(practice)
+    AppointmentType.objects.filter(pk=practice.appointment_type.pk).update(is_active=False)
+    page.goto(withdrawn.get_absolute_url())
+    expect(page.get_by_role("heading", name="This link has been cancelled by the practice")).to_be_visible()
+    check("type withdrawn")
     return {name: problems for name, problems in found.items() if problems}
 
 
