@@ -127,6 +127,7 @@ class AppointmentTypeAdmin(OrganisationScopedAdmin):
     fieldsets = [
         (None, {"fields": ["organisation", "name", "mode", "duration_minutes", "self_bookable", "is_active"]}),
         ("Booking window", {"fields": ["minimum_notice_hours", "maximum_days_ahead"]}),
+        ("Changes and cancellations online", {"fields": ["online_changes_until_hours", "max_changes"]}),
         ("Shown to patients", {"fields": ["guidance"]}),
     ]
 
@@ -516,6 +517,12 @@ class AppointmentAdmin(OrganisationScopedAdmin):
         "booked_by",
         "booked_at",
         "cancelled_at",
+        "cancellation_source",
+        "cancellation_reason",
+        "cancellation_detail",
+        "cancelled_by",
+        "replaces",
+        "change_count",
     ]
     actions = ["cancel_appointments"]
     show_full_result_count = False

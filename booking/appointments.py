@@ -18,9 +18,10 @@ from django.utils import timezone
 from booking.audit import audit_record
 from booking.exceptions import BookingBusy, LinkNotBookable, SlotNotAllowed, SlotTaken
 from booking.links import LinkState, booking_link_patient_state
-from booking.models import Appointment, AuditEvent, BookingLink, Slot
+from booking.models import Appointment, AuditEvent, BookingLink, CancellationReason, CancellationSource, Slot
 from booking.sharing import sharing_agreement_hold
 from booking.signals import appointment_booked, appointment_cancelled
+from booking.slots import slot_claim
 from booking.users import AnyUser
 
 LOCK_NOT_AVAILABLE = "55P03"
@@ -61,8 +62,8 @@ def appointment_book(
             if not sharing_agreement_hold(link=link):
                 raise LinkNotBookable(LinkState.AGREEMENT_ENDED)
 
-            offered = Slot.objects.offered_by(link, now=now).filter(pk=slot_id)
-            if not offered.update(status=Slot.Status.BOOKED):
+            claimed = slot_claim(link=link, slot_id=slot_id, now=now)
+            if claimed is None:
                 if Slot.objects.offered_by(link, now=now, taken_too=True).filter(pk=slot_id).exists():
                     raise SlotTaken()
                 raise SlotNotAllowed()
@@ -70,7 +71,7 @@ def appointment_book(
             try:
                 with transaction.atomic():
                     appointment = Appointment.objects.create(
-                        slot_id=slot_id, patient=link.patient, booking_link=link, booked_at=now
+                        slot_id=claimed, patient=link.patient, booking_link=link, booked_at=now
                     )
             except IntegrityError as error:
                 # The database's last guard: the link already has a booked appointment
@@ -106,16 +107,29 @@ def booking_link_booked_appointment(*, link: BookingLink) -> Appointment | None:
     )
 
 
-def appointment_cancel(*, appointment: Appointment, actor: AnyUser) -> bool:
+def appointment_cancel(
+    *,
+    appointment: Appointment,
+    actor: AnyUser,
+    source: CancellationSource = CancellationSource.PRACTICE,
+    reason: CancellationReason = CancellationReason.OTHER,
+    detail: str = "",
+) -> bool:
     """Cancel a booked appointment and free its slot. Returns whether it changed.
 
     Locks the slot row first so a cancel can't interleave with a booking of the same slot.
-    Sends `appointment_cancelled` after the commit.
+    Records who ended it (`source`), why (`reason`, a code, and `detail`, their words) and the
+    staff member (`actor`, when signed in). Sends `appointment_cancelled` after the commit.
     """
     with transaction.atomic():
         Slot.objects.select_for_update().filter(pk=appointment.slot_id).first()
         changed = Appointment.objects.filter(pk=appointment.pk, status=Appointment.Status.BOOKED).update(
-            status=Appointment.Status.CANCELLED, cancelled_at=timezone.now()
+            status=Appointment.Status.CANCELLED,
+            cancelled_at=timezone.now(),
+            cancellation_source=source,
+            cancellation_reason=reason,
+            cancellation_detail=detail,
+            cancelled_by=actor if actor is not None and actor.is_authenticated else None,
         )
         if not changed:
             return False

@@ -205,6 +205,20 @@ class AppointmentType(models.Model):
         validators=[MinValueValidator(1), MaxValueValidator(366)],
         help_text="Patients can't book further ahead than this.",
     )
+    online_changes_until_hours = models.PositiveSmallIntegerField(
+        "Patients may change or cancel online until",
+        null=True,
+        blank=True,
+        default=24,
+        validators=[MaxValueValidator(24 * 28)],
+        help_text="Hours before the start. Leave empty if patients must phone to change or cancel.",
+    )
+    max_changes = models.PositiveSmallIntegerField(
+        "Changes allowed per booking",
+        default=2,
+        validators=[MaxValueValidator(10)],
+        help_text="How many times a patient may move one booking to another time online.",
+    )
     guidance = models.TextField(
         "Before you book",
         blank=True,
@@ -231,6 +245,11 @@ class AppointmentType(models.Model):
                 condition=Q(minimum_notice_hours__lt=F("maximum_days_ahead") * 24),
                 name="appointment_type_notice_within_window",
             ),
+            models.CheckConstraint(
+                condition=Q(online_changes_until_hours__isnull=True) | Q(online_changes_until_hours__lte=24 * 28),
+                name="appointment_type_online_changes_range",
+            ),
+            models.CheckConstraint(condition=Q(max_changes__lte=10), name="appointment_type_max_changes_range"),
         ]
 
     def __str__(self) -> str:
@@ -251,6 +270,13 @@ class AppointmentType(models.Model):
     @property
     def is_telephone(self) -> bool:
         return self.mode == self.Mode.TELEPHONE
+
+    @property
+    def online_changes_until(self) -> timedelta | None:
+        """How long before the start patients may still change or cancel online (None: not online)."""
+        if self.online_changes_until_hours is None:
+            return None
+        return timedelta(hours=self.online_changes_until_hours)
 
     def booking_window(self, *, now: datetime) -> tuple[datetime, datetime]:
         """The span a patient opening a link at `now` may book in: [now + notice, now + days ahead).
@@ -756,6 +782,54 @@ class BookingLink(models.Model):
         return encode_reference(self.pk, namespace="link") if self.pk else ""
 
 
+class CancellationSource(models.TextChoices):
+    """Who ended a booked appointment: the patient online, the practice, or a change to another time."""
+
+    PATIENT = "patient", "Cancelled by patient"
+    PRACTICE = "practice", "Cancelled by practice"
+    CHANGED = "changed", "Changed"
+
+
+class CancellationReason(models.TextChoices):
+    """Why an appointment was cancelled. Patients choose from the first four; staff from all but CHANGED."""
+
+    NO_LONGER_NEEDED = "no_longer_needed", "I no longer need it"
+    CANNOT_MAKE_TIME = "cannot_make_time", "I can't make this time"
+    BOOKED_ANOTHER_WAY = "booked_another_way", "I've booked another way"
+    OTHER = "other", "Other reason"
+    PATIENT_ASKED = "patient_asked", "The patient asked (by phone or in person)"
+    CLINICIAN_UNAVAILABLE = "clinician_unavailable", "The clinician is not available"
+    BOOKED_IN_ERROR = "booked_in_error", "Booked in error"
+    CHANGED = "changed", "Changed to another time"
+
+
+PATIENT_CANCELLATION_REASONS = (
+    CancellationReason.NO_LONGER_NEEDED,
+    CancellationReason.CANNOT_MAKE_TIME,
+    CancellationReason.BOOKED_ANOTHER_WAY,
+    CancellationReason.OTHER,
+)
+PRACTICE_CANCELLATION_REASONS = (
+    CancellationReason.PATIENT_ASKED,
+    CancellationReason.CLINICIAN_UNAVAILABLE,
+    CancellationReason.BOOKED_IN_ERROR,
+    CancellationReason.OTHER,
+)
+
+# Each reason as a code of HL7 FHIR's appointment-cancellation-reason code system
+# (http://terminology.hl7.org/CodeSystem/appointment-cancellation-reason), for records and APIs.
+FHIR_CANCELLATION_REASON = {
+    CancellationReason.NO_LONGER_NEEDED: "pat-fb",  # Patient: Feeling Better
+    CancellationReason.CANNOT_MAKE_TIME: "pat",  # Patient
+    CancellationReason.BOOKED_ANOTHER_WAY: "oth-swie",  # Other: Scheduled with another entity
+    CancellationReason.OTHER: "other",
+    CancellationReason.PATIENT_ASKED: "pat",
+    CancellationReason.CLINICIAN_UNAVAILABLE: "prov",  # Provider
+    CancellationReason.BOOKED_IN_ERROR: "oth-err",  # Other: Error
+    CancellationReason.CHANGED: "pat-cpp",  # Patient: Canceled via Patient Portal
+}
+
+
 class Appointment(models.Model):
     class Status(models.TextChoices):
         BOOKED = "booked", "Booked"
@@ -777,6 +851,31 @@ class Appointment(models.Model):
     )
     booked_at = models.DateTimeField(default=timezone.now, editable=False)
     cancelled_at = models.DateTimeField(null=True, blank=True)
+    # How it ended (set with status "cancelled"): who, why (a code, see FHIR_CANCELLATION_REASON,
+    # plus the patient's or staff member's own words), and the staff member when it was the practice.
+    cancellation_source = models.CharField(max_length=10, choices=CancellationSource.choices, blank=True)
+    cancellation_reason = models.CharField(max_length=30, choices=CancellationReason.choices, blank=True)
+    cancellation_detail = models.CharField(max_length=200, blank=True)
+    cancelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The staff member who cancelled it; empty when the patient did.",
+    )
+    # A change books a new appointment that records the one it replaced; the database allows
+    # one replacement per appointment, so two tabs changing the same booking can't both win.
+    replaces = models.OneToOneField(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="replaced_by", editable=False
+    )
+    # The first appointment of a chain of changes (empty for that first one): the calendar
+    # event's UID, so a patient's calendar moves one event instead of adding another.
+    original = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="+", editable=False
+    )
+    # How many changes led here (0 for a first booking): the type's max_changes caps it.
+    change_count = models.PositiveSmallIntegerField(default=0, db_default=0, editable=False)
 
     class Meta:
         ordering = ["-booked_at"]
@@ -795,6 +894,18 @@ class Appointment(models.Model):
                 condition=Q(status="cancelled", cancelled_at__isnull=False)
                 | Q(status="booked", cancelled_at__isnull=True),
                 name="appointment_cancelled_at_matches_status",
+            ),
+            # A cancelled appointment says who ended it and why; a booked one says neither.
+            models.CheckConstraint(
+                condition=Q(status="cancelled") & ~Q(cancellation_source="") & ~Q(cancellation_reason="")
+                | Q(status="booked", cancellation_source="", cancellation_reason=""),
+                name="appointment_cancellation_matches_status",
+            ),
+            # A replacement is a change: it counts one more than the appointment it replaced.
+            models.CheckConstraint(
+                condition=Q(replaces__isnull=True, change_count=0, original__isnull=True)
+                | Q(replaces__isnull=False, change_count__gte=1, original__isnull=False),
+                name="appointment_change_chain_consistent",
             ),
         ]
         indexes = [
@@ -827,6 +938,7 @@ class AuditEvent(models.Model):
         UNLOCKED = "unlocked", "Link unlocked"
         BOOKED = "booked", "Appointment booked"
         CANCELLED = "cancelled", "Appointment cancelled"
+        APPOINTMENT_CHANGED = "appt_changed", "Appointment changed"
         REVOKED = "revoked", "Link revoked"
         VIEWED = "viewed", "Record viewed"
         CHANGED = "changed", "Record changed"

@@ -202,3 +202,34 @@ def slot_find_available(*, link: BookingLink, slot_id: int, now: datetime | None
         .filter(pk=slot_id)
         .first()
     )
+
+
+def slot_claim(*, link: BookingLink, slot_id: int, now: datetime | None = None) -> int | None:
+    """Mark one of the link's free times at the chosen slot's start as booked; its id, or None.
+
+    The patient chose a start time (for a link without a practitioner, one time may stand for
+    several clinicians' slots; the choice names one of them). One statement claims a free slot
+    the link offers (`Slot.objects.offered_by`) at that start, the chosen one first:
+    `UPDATE ... WHERE id = (SELECT ... FOR UPDATE SKIP LOCKED LIMIT 1) AND status = 'free'
+    RETURNING id`. A slot another booking is claiming is skipped, not waited for, so 50
+    patients choosing 2:30pm when 20 clinicians are free get 20 different slots and 30 None;
+    the `status = 'free'` on the UPDATE and the partial unique index on booked appointments
+    stand behind it. Call inside the booking's transaction (the row lock lasts until commit).
+    """
+    now = now or timezone.now()
+    chosen_start = Slot.objects.filter(pk=slot_id).values("start")[:1]
+    candidates = (
+        Slot.objects.offered_by(link, now=now)
+        .filter(start=models.Subquery(chosen_start))
+        .order_by(models.Case(models.When(pk=slot_id, then=0), default=1), "pk")
+        .select_for_update(skip_locked=True, of=("self",))
+        .values("pk")[:1]
+    )
+    sql, params = candidates.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE booking_slot SET status = %s WHERE id = ({sql}) AND status = %s RETURNING id",  # noqa: S608
+            [Slot.Status.BOOKED, *params, Slot.Status.FREE],
+        )
+        row = cursor.fetchone()
+    return row[0] if row else None

@@ -182,6 +182,8 @@ def make_data_set() -> dict[type[models.Model], models.Model]:
         patient=PatientFactory(organisation=hub),
         status=Appointment.Status.CANCELLED,
         cancelled_at=timezone.now(),
+        cancellation_source="practice",
+        cancellation_reason="booked_in_error",
     )
 
     rota = RotaFactory(practitioner=practitioner, location=surgery, appointment_type=asthma_review, slot_minutes=20)

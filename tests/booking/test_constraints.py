@@ -111,7 +111,12 @@ class TestAppointment:
             )
 
     def test_a_cancelled_appointment_frees_the_slot_for_another(self):
-        appointment = AppointmentFactory(status=Appointment.Status.CANCELLED, cancelled_at=timezone.now())
+        appointment = AppointmentFactory(
+            status=Appointment.Status.CANCELLED,
+            cancelled_at=timezone.now(),
+            cancellation_source="practice",
+            cancellation_reason="booked_in_error",
+        )
         AppointmentFactory(slot=appointment.slot, patient=appointment.patient)
         assert appointment.slot.appointments.count() == 2
 
