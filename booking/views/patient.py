@@ -38,7 +38,7 @@ from booking.links import (
     booking_link_patient_state,
     booking_link_record_opened,
 )
-from booking.models import BookingLink
+from booking.models import Appointment, BookingLink
 from booking.references import encode_reference
 from booking.slots import FreeTime, slot_find_available, slot_times_available
 
@@ -232,9 +232,39 @@ def times_page(*, slots: list[FreeTime], week: int, today: date) -> TimesPage:
     return page
 
 
-def _render_times(
-    request: HttpRequest, link: BookingLink, *, token: str, week: int = 0, error: str = "", status: int = 200
+@dataclass(frozen=True)
+class TimesFlow:
+    """Which journey the times pages serve: booking a first time, or changing to another.
+
+    The same pages list the link's free times for both; the flow says where their navigation
+    and their form go, and (when changing) the appointment being moved, which is shown as the
+    current one and is never among the choices (it is booked, so `offered_by` leaves it out).
+    """
+
+    times_url: str
+    confirm_url: str
+    current: Appointment | None = None
+
+
+def booking_flow(token: str) -> TimesFlow:
+    return TimesFlow(
+        times_url=reverse("booking:times", kwargs={"token": token}),
+        confirm_url=reverse("booking:confirm", kwargs={"token": token}),
+    )
+
+
+def render_times(
+    request: HttpRequest,
+    link: BookingLink,
+    *,
+    token: str,
+    flow: TimesFlow | None = None,
+    week: int = 0,
+    error: str = "",
+    status: int = 200,
 ) -> HttpResponse:
+    """The times page for `link` in `flow` (booking, unless told otherwise)."""
+    flow = flow or booking_flow(token)
     slots = slot_times_available(link=link, now=timezone.now())
     page = times_page(slots=slots, week=week, today=today_in_london())
     return render(
@@ -245,6 +275,7 @@ def _render_times(
             "link": link,
             "token": token,
             "page": page,
+            "flow": flow,
             "error": error,
         },
         status=status,
@@ -331,7 +362,7 @@ def times(request: HttpRequest, token: str) -> HttpResponse:
     link = _open_verified(request, token, allow=LinkState.ACTIVE)
     if isinstance(link, HttpResponse):
         return link
-    return _render_times(request, link, token=token, week=_week_param(request.GET.get("week")))
+    return render_times(request, link, token=token, week=_week_param(request.GET.get("week")))
 
 
 @never_cache
@@ -345,10 +376,10 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
         return _book(request, link, token=token)
     slot_id = slot_id_from_reference(request.GET.get("slot"))
     if slot_id is None:
-        return _render_times(request, link, token=token, error="Choose a time")
+        return render_times(request, link, token=token, error="Choose a time")
     slot = slot_find_available(link=link, slot_id=slot_id)
     if slot is None:
-        return _render_times(
+        return render_times(
             request,
             link,
             token=token,
@@ -379,7 +410,7 @@ def _book(request: HttpRequest, link: BookingLink, *, token: str) -> HttpRespons
     try:
         appointment_book(link_id=link.pk, slot_id=slot_id, ip_address=client_ip(request))
     except SlotTaken as error:
-        return _render_times(request, link, token=token, error=error.message, status=409)
+        return render_times(request, link, token=token, error=error.message, status=409)
     except SlotNotAllowed as error:
         return render(request, "booking/slot_not_allowed.html", {**context, "message": error.message}, status=400)
     except LinkNotBookable as error:
