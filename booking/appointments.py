@@ -78,10 +78,10 @@ def appointment_book(
                 # (say it was locked after booking and then unlocked as active).
                 raise LinkNotBookable(LinkState.BOOKED) from error
             link.status = BookingLink.Status.BOOKED
-            # A booked link has had its one booking: no later message carries it again, so its
-            # encrypted token goes with the booking (the confirmation carries no link).
-            link.token_encrypted = ""
-            link.save(update_fields=["status", "token_encrypted"])
+            # The link keeps its encrypted token: the confirmation (and later reminders) carry it
+            # so the patient can change or cancel. It is wiped once the appointment is cancelled
+            # or its time has passed (appointment_cancel, booking_links_wipe_unusable).
+            link.save(update_fields=["status"])
             audit_record(
                 action=AuditEvent.Action.BOOKED,
                 patient=link.patient,
@@ -134,6 +134,9 @@ def appointment_cancel(
         if not changed:
             return False
         Slot.objects.filter(pk=appointment.slot_id, status=Slot.Status.BOOKED).update(status=Slot.Status.FREE)
+        if appointment.booking_link_id is not None:
+            # Nothing is left for the link to do: no later message carries it again.
+            BookingLink.objects.filter(pk=appointment.booking_link_id).update(token_encrypted="")
         appointment.refresh_from_db()
         audit_record(
             action=AuditEvent.Action.CANCELLED,

@@ -198,18 +198,25 @@ def booking_link_unlock(*, link: BookingLink, actor: AnyUser) -> bool:
 
 
 def booking_links_wipe_unusable(*, now: datetime | None = None) -> int:
-    """Wipe the encrypted token of every link that can't book any more; returns how many.
+    """Wipe the encrypted token of every link that can do nothing more; returns how many.
 
-    Revoking and booking wipe their own link as they happen; this catches the links that
-    expired (and any revoked or booked before the wipe existed). A locked link keeps its
-    token: staff can unlock it, and a message still being delivered may carry it.
+    A link is useful while it can book (active or locked, and not expired: staff can unlock a
+    locked one, and a message still being delivered may carry it) or, once booked, while its
+    appointment is still to come (the confirmation and reminders carry it to change or cancel;
+    a booked link's expiry doesn't end that). Revoking and cancelling wipe their own link as
+    they happen; this catches links that expired and appointments whose time has passed.
     One UPDATE, no lock held beyond its rows; run by the delivery sweep (messaging/tasks.py).
     """
     now = now or timezone.now()
+    appointment_to_come = Appointment.objects.filter(
+        booking_link=models.OuterRef("pk"), status=Appointment.Status.BOOKED, slot__start__gt=now
+    )
     return (
         BookingLink.objects.exclude(token_encrypted="")
         .filter(
-            models.Q(status__in=[BookingLink.Status.BOOKED, BookingLink.Status.REVOKED]) | models.Q(expires_at__lte=now)
+            models.Q(status=BookingLink.Status.REVOKED)
+            | (~models.Q(status=BookingLink.Status.BOOKED) & models.Q(expires_at__lte=now))
+            | (models.Q(status=BookingLink.Status.BOOKED) & ~models.Exists(appointment_to_come))
         )
         .update(token_encrypted="")
     )

@@ -853,9 +853,13 @@ class Appointment(models.Model):
     cancelled_at = models.DateTimeField(null=True, blank=True)
     # How it ended (set with status "cancelled"): who, why (a code, see FHIR_CANCELLATION_REASON,
     # plus the patient's or staff member's own words), and the staff member when it was the practice.
-    cancellation_source = models.CharField(max_length=10, choices=CancellationSource.choices, blank=True)
-    cancellation_reason = models.CharField(max_length=30, choices=CancellationReason.choices, blank=True)
-    cancellation_detail = models.CharField(max_length=200, blank=True)
+    cancellation_source = models.CharField(
+        max_length=10, choices=CancellationSource.choices, blank=True, default="", db_default=""
+    )
+    cancellation_reason = models.CharField(
+        max_length=30, choices=CancellationReason.choices, blank=True, default="", db_default=""
+    )
+    cancellation_detail = models.CharField(max_length=200, blank=True, default="", db_default="")
     cancelled_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,

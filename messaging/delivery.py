@@ -100,6 +100,7 @@ def message_claim(message_id: int, *, now: datetime | None = None) -> Message | 
         "organisation",
         "patient",
         "booking_link",
+        "link_carried",
         "confirms__slot__appointment_type",
         "confirms__slot__practitioner",
         "confirms__slot__location",

@@ -66,6 +66,11 @@ class Message(models.Model):
     booking_link = models.OneToOneField(
         BookingLink, on_delete=models.PROTECT, null=True, blank=True, related_name="message"
     )
+    # The link a later message carries so the patient can change or cancel a booked appointment
+    # (confirmations, reminders): put back at send time like the invitation's (messaging/texts.py).
+    link_carried = models.ForeignKey(
+        BookingLink, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+    )
     # Set on the confirmation sent when an appointment is booked: one per appointment.
     confirms = models.OneToOneField(
         Appointment, on_delete=models.PROTECT, null=True, blank=True, related_name="confirmation"

@@ -5,7 +5,9 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
+import pytest
 from django.db import connections, transaction
 from django.db.models import Model
 
@@ -101,3 +103,28 @@ def in_thread(work: Callable[[], object]) -> tuple[threading.Thread, list[object
     thread = threading.Thread(target=run)
     thread.start()
     return thread, result
+
+
+class PauseAt:
+    """Stop whichever thread calls `target.name` (a function) until released, then let it go on.
+
+    A pause that holds no database lock of its own: the thread keeps whatever locks its
+    transaction already took, so another thread's work can be slotted in at exactly that point.
+    """
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, target: object, name: str) -> None:
+        self.reached, self.release = threading.Event(), threading.Event()
+        real = getattr(target, name)
+
+        def paused(*args: Any, **kwargs: Any) -> Any:
+            self.reached.set()
+            assert self.release.wait(timeout=60), "the pause was never released"
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(target, name, paused)
+
+    def __enter__(self) -> PauseAt:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release.set()

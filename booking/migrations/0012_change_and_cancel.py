@@ -16,12 +16,14 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="appointment",
             name="cancellation_detail",
-            field=models.CharField(blank=True, max_length=200),
+            field=models.CharField(db_default="", default="", blank=True, max_length=200),
         ),
         migrations.AddField(
             model_name="appointment",
             name="cancellation_reason",
             field=models.CharField(
+                db_default="",
+                default="",
                 blank=True,
                 choices=[
                     ("no_longer_needed", "I no longer need it"),
@@ -40,6 +42,8 @@ class Migration(migrations.Migration):
             model_name="appointment",
             name="cancellation_source",
             field=models.CharField(
+                db_default="",
+                default="",
                 blank=True,
                 choices=[
                     ("patient", "Cancelled by patient"),

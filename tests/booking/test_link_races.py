@@ -22,12 +22,13 @@ from django.contrib.auth.models import AnonymousUser
 from django.db import transaction
 from django.db.models import QuerySet
 
+import booking.appointments
 import booking.links
 from booking.appointments import appointment_book
 from booking.audit import audit_record
 from booking.links import DobCheck, booking_link_revoke, booking_link_unlock, booking_link_verify_dob
 from booking.models import MAX_DOB_ATTEMPTS, Appointment, AuditEvent, BookingLink, Slot
-from tests.concurrency import RowLockHolder, in_thread, lock_waiters, race, wait_until
+from tests.concurrency import PauseAt, in_thread, lock_waiters, race, wait_until
 from tests.factories import BookingLinkFactory
 from tests.scenarios import Practice, make_practice
 
@@ -49,17 +50,17 @@ def own_link_and_slot() -> tuple[Practice, BookingLink, Slot]:
 # --- Revoke against book ----------------------------------------------------------------------
 
 
-def revoke_during_booking(link: BookingLink, slot: Slot) -> tuple[object, object]:
-    """Start a booking, let it pass its link check and stop at the slot, revoke the link, then
-    let the booking go on. Returns (what the booking returned, what the revoke returned)."""
-    with RowLockHolder(Slot, slot.pk):
+def revoke_during_booking(link: BookingLink, slot: Slot, monkeypatch: pytest.MonkeyPatch) -> tuple[object, object]:
+    """Start a booking, let it pass its link check and stop before it claims the slot, revoke the
+    link, then let the booking go on. Returns (what the booking returned, what the revoke returned)."""
+    with PauseAt(monkeypatch, booking.appointments, "slot_claim") as pause:
         booker, booked = in_thread(lambda: appointment_book(link_id=link.pk, slot_id=slot.pk))
-        assert wait_until(lambda: lock_waiters() >= 1), "the booking never reached the slot"
+        assert pause.reached.wait(timeout=30), "the booking never reached the slot"
         revoker, revoked = in_thread(
             lambda: booking_link_revoke(link=BookingLink.objects.get(pk=link.pk), actor=AnonymousUser())
         )
         # Guarded, the revoke waits for the booking's link lock; unguarded, it finishes now.
-        assert wait_until(lambda: not revoker.is_alive() or lock_waiters() >= 2)
+        assert wait_until(lambda: not revoker.is_alive() or lock_waiters() >= 1)
     booker.join(timeout=30)
     revoker.join(timeout=30)
     return booked[0], revoked[0]
@@ -74,9 +75,9 @@ def revoked_and_booked(link: BookingLink) -> bool:
 
 
 class TestRevokeAgainstBook:
-    def test_a_revoke_during_a_booking_waits_and_finds_the_link_booked(self, own_link_and_slot):
+    def test_a_revoke_during_a_booking_waits_and_finds_the_link_booked(self, own_link_and_slot, monkeypatch):
         _, link, slot = own_link_and_slot
-        booked, revoked = revoke_during_booking(link, slot)
+        booked, revoked = revoke_during_booking(link, slot, monkeypatch)
         assert isinstance(booked, Appointment), booked
         assert revoked is False
         link.refresh_from_db()
@@ -101,7 +102,7 @@ class TestRevokeAgainstBook:
     ):
         _, link, slot = own_link_and_slot
         monkeypatch.setattr(QuerySet, "select_for_update", lambda self, *args, **kwargs: self)
-        booked, revoked = revoke_during_booking(link, slot)
+        booked, revoked = revoke_during_booking(link, slot, monkeypatch)
         assert isinstance(booked, Appointment), booked
         assert revoked is True
         assert revoked_and_booked(link)

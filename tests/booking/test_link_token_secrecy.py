@@ -1,4 +1,5 @@
-"""Where a link's token may be: encrypted while it can book, redacted from logs and error reports."""
+"""Where a link's token may be: encrypted while it can book or manage a booking, redacted from logs
+and error reports."""
 
 from __future__ import annotations
 
@@ -12,11 +13,12 @@ from django.test import RequestFactory, override_settings
 from django.utils import timezone
 from django.views.debug import get_exception_reporter_class
 
+from booking.appointments import appointment_cancel
 from booking.encryption import token_decrypt, token_encrypt
 from booking.links import booking_link_revoke, booking_links_wipe_unusable
 from booking.logs import LinkTokenExceptionReporter, LinkTokenFilter, LinkTokenReporterFilter
-from booking.models import BookingLink
-from tests.factories import BookingLinkFactory
+from booking.models import Appointment, BookingLink
+from tests.factories import AppointmentFactory, BookingLinkFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -86,3 +88,27 @@ def test_the_error_report_leaves_the_token_out():
         assert TOKEN not in report
     assert "/b/<redacted>" in reporter.get_traceback_text()
     assert "/b/&lt;redacted&gt;" in reporter.get_traceback_html()
+
+
+def test_a_booked_link_keeps_its_token_until_the_appointment_has_passed_or_is_cancelled(practice):
+    now = timezone.now()
+    to_come = AppointmentFactory(slot__start=now + timedelta(days=3))
+    passed = AppointmentFactory(slot__start=now - timedelta(hours=1))
+    cancelled = AppointmentFactory(slot__start=now + timedelta(days=3))
+    links = {}
+    for name, appointment in {"to_come": to_come, "passed": passed, "cancelled": cancelled}.items():
+        # A link that expired before the appointment: its expiry ended booking, not managing.
+        link = BookingLinkFactory(
+            patient=appointment.patient,
+            status=BookingLink.Status.BOOKED,
+            created_at=now - timedelta(days=2),
+            expires_at=now - timedelta(days=1),
+        )
+        Appointment.objects.filter(pk=appointment.pk).update(booking_link=link)
+        appointment.refresh_from_db()
+        links[name] = link
+    appointment_cancel(appointment=cancelled, actor=practice.user)
+    assert BookingLink.objects.get(pk=links["cancelled"].pk).token_encrypted == ""
+    assert booking_links_wipe_unusable(now=now) == 1
+    assert BookingLink.objects.get(pk=links["passed"].pk).token_encrypted == ""
+    assert BookingLink.objects.get(pk=links["to_come"].pk).token_encrypted

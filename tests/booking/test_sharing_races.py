@@ -22,7 +22,7 @@ from booking.exceptions import LinkNotBookable
 from booking.links import LinkState
 from booking.models import Appointment, AuditEvent, BookingLink, SharingAgreement, Slot
 from booking.sharing import sharing_agreement_end
-from tests.concurrency import RowLockHolder, in_thread, lock_waiters, wait_until
+from tests.concurrency import PauseAt, in_thread, lock_waiters, wait_until
 from tests.factories import BookingLinkFactory
 from tests.scenarios import Hub, Practice, make_hub, make_practice
 
@@ -43,19 +43,22 @@ def without_the_agreement_lock(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(booking.appointments, "sharing_agreement_hold", lambda *, link: True)
 
 
-def end_during_booking(hub: Hub, link: BookingLink, slot: Slot) -> tuple[object, object]:
-    """Start a booking, let it pass its agreement check and stop at the slot, end the agreement,
-    then let the booking go on. Returns (what the booking returned, what the end returned)."""
-    with RowLockHolder(Slot, slot.pk):
+def end_during_booking(
+    hub: Hub, link: BookingLink, slot: Slot, monkeypatch: pytest.MonkeyPatch
+) -> tuple[object, object]:
+    """Start a booking, let it pass its agreement check and stop before it claims the slot, end
+    the agreement, then let the booking go on. Returns (what the booking returned, what the end
+    returned)."""
+    with PauseAt(monkeypatch, booking.appointments, "slot_claim") as pause:
         booker, booked = in_thread(lambda: appointment_book(link_id=link.pk, slot_id=slot.pk))
-        assert wait_until(lambda: lock_waiters() >= 1), "the booking never reached the slot"
+        assert pause.reached.wait(timeout=30), "the booking never reached the slot"
         ender, ended = in_thread(
             lambda: sharing_agreement_end(
                 organisation=hub.organisation, agreement_id=hub.agreement.pk, actor=AnonymousUser()
             )
         )
         # Guarded, the end waits for the booking's FOR SHARE; unguarded, it finishes now.
-        assert wait_until(lambda: not ender.is_alive() or lock_waiters() >= 2)
+        assert wait_until(lambda: not ender.is_alive() or lock_waiters() >= 1)
     booker.join(timeout=30)
     ender.join(timeout=30)
     return booked[0], ended[0]
@@ -69,9 +72,11 @@ def booked_after_the_end() -> bool:
 
 
 class TestEndAgainstBooking:
-    def test_an_end_during_a_booking_waits_for_it_so_the_booking_is_before_the_end(self, shared_link_and_slot):
+    def test_an_end_during_a_booking_waits_for_it_so_the_booking_is_before_the_end(
+        self, shared_link_and_slot, monkeypatch
+    ):
         hub, _, link, slot = shared_link_and_slot
-        booked, ended = end_during_booking(hub, link, slot)
+        booked, ended = end_during_booking(hub, link, slot, monkeypatch)
         assert isinstance(booked, Appointment), booked
         assert ended is True
         assert not booked_after_the_end()
@@ -81,7 +86,7 @@ class TestEndAgainstBooking:
     ):
         without_the_agreement_lock(monkeypatch)
         hub, _, link, slot = shared_link_and_slot
-        booked, ended = end_during_booking(hub, link, slot)
+        booked, ended = end_during_booking(hub, link, slot, monkeypatch)
         assert isinstance(booked, Appointment), booked
         assert ended is True
         assert booked_after_the_end()

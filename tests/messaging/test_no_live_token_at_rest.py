@@ -152,7 +152,7 @@ def test_no_token_is_at_rest_or_in_any_output_after_delivery(practice, fake_twil
             assert token not in response.text, name
 
 
-def test_booking_wipes_the_encrypted_token_and_a_retry_then_fails_with_a_reason(practice):
+def test_booking_keeps_the_token_for_the_confirmation_but_an_invitation_retry_fails(practice):
     with override_settings(TASKS={"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}):
         message = send(practice, "sms")
     link = message.booking_link
@@ -164,8 +164,10 @@ def test_booking_wipes_the_encrypted_token_and_a_retry_then_fails_with_a_reason(
     patient.post(f"/b/{token}/confirm", {"slot": encode_reference(slot.pk, namespace="slot")})
     link.refresh_from_db()
     assert link.status == BookingLink.Status.BOOKED
-    assert link.token_encrypted == ""
-    # The text can't carry the link any more: delivery fails it rather than send a hidden link.
+    # Held (encrypted) for the confirmation and reminders, which let the patient change or cancel.
+    assert link.token_encrypted
+    # The invitation can't carry it any more (it would ask them to book again): delivery fails
+    # it rather than send a hidden link.
     assert message_deliver(message_id=message.pk, enqueue=delivery_enqueue) == "failed"
     message.refresh_from_db()
     assert "link can't be used any more" in message.failure_reason
