@@ -275,6 +275,12 @@ STAFF: dict[str, Callable[[World], list[Request]]] = {
         Request("POST", f"/messages/links/{w.refs['locked']}/unlock/", aimed=True),
     ],
     "booking:appointments": lambda w: [Request("GET", "/appointments/")],
+    "booking:appointment_outcome": lambda w: [
+        Request("POST", f"/appointments/{w.refs['appointment']}/outcome/", {"outcome": "attended"}, aimed=True),
+    ],
+    "booking:session_attended": lambda w: [
+        Request("POST", f"/appointments/{w.refs['appointment']}/session-attended/", aimed=True),
+    ],
     "booking:audit": lambda w: [Request("GET", "/audit/")],
     "booking:sharing": lambda w: [Request("GET", "/sharing/")],
     "booking:sharing_end": lambda w: [Request("POST", f"/sharing/{w.pks['agreement']}/end/", aimed=True)],
