@@ -78,7 +78,7 @@ def appointment_outcome(request: HttpRequest, reference: str) -> HttpResponse:
     appointment = _get_appointment_at_users_sites(request.user, reference)
     form = OutcomeForm(request.POST)
     if not form.is_valid():
-        return _not_recorded(request, form.errors["outcome"][0], status=400)
+        return _not_recorded(request, str(form.errors["outcome"][0]), status=400)
     outcome = Outcome(form.cleaned_data["outcome"])
     try:
         appointment_outcome_record(appointment=appointment, outcome=outcome, actor=request.user)

@@ -257,6 +257,11 @@ STAFF: dict[str, Callable[[World], list[Request]]] = {
         Request("POST", f"/templates/{w.pks['template']}/", {"name": "Taken", "body": "Taken"}, aimed=True),
     ],
     "messaging:compose": _compose,
+    "messaging:attendance_report": lambda w: [
+        Request("GET", "/reports/attendance/"),
+        Request("GET", "/reports/attendance/", {"start": "2020-01-01", "end": "2020-12-31"}),
+    ],
+    "messaging:attendance_report_csv": lambda w: [Request("GET", "/reports/attendance.csv")],
     "messaging:patient_results": lambda w: [
         Request("GET", "/messages/new/patients/", {"q": "Quillfeather"}),
         Request("GET", "/messages/new/patients/", {"q": w.objects[type(w.objects[Message].patient)].nhs_number}),
