@@ -156,3 +156,20 @@ def book_at(
         booked_by=None if through_link else practice.user,
         booked_at=booked_at or start - timedelta(days=7),
     )
+
+
+SESSION_PATIENTS = (("Amira", "Khan"), ("Ben", "Jones"), ("Cara", "Lee"))
+
+
+def make_clinic_session(practice: Practice, start: datetime) -> list[Appointment]:
+    """The practitioner's list at the practice's location: three patients booked ten minutes
+    apart from `start` (Amira Khan, Ben Jones, Cara Lee), the second through a link."""
+    return [
+        book_at(
+            practice,
+            start + timedelta(minutes=10 * i),
+            patient=PatientFactory(organisation=practice.organisation, first_name=first, last_name=last),
+            through_link=i == 1,
+        )
+        for i, (first, last) in enumerate(SESSION_PATIENTS)
+    ]
