@@ -48,6 +48,17 @@ def appointment_outcome_recorders(user: AnyUser) -> list[int]:
     return organisation_ids_for(user, roles=ANY_ROLE)
 
 
+def appointment_outcome_lock(*, appointment_id: int) -> dict[str, str]:
+    """Lock one appointment's row (`FOR UPDATE OF` it alone) until the transaction ends; its
+    status, cancellation source and outcome as they are under the lock."""
+    return (
+        Appointment.objects.select_for_update(of=("self",))
+        .filter(pk=appointment_id)
+        .values("status", "cancellation_source", "outcome")
+        .get()
+    )
+
+
 def appointment_outcome_record(
     *, appointment: Appointment, outcome: Outcome, actor: AnyUser, now: datetime | None = None
 ) -> Outcome | None:
@@ -64,12 +75,7 @@ def appointment_outcome_record(
     if refusal:
         raise OutcomeRefused(refusal)
     with transaction.atomic():
-        current = (
-            Appointment.objects.select_for_update(of=("self",))
-            .filter(pk=appointment.pk)
-            .values("status", "cancellation_source", "outcome")
-            .get()
-        )
+        current = appointment_outcome_lock(appointment_id=appointment.pk)
         if current["status"] != Appointment.Status.BOOKED:
             changed = current["cancellation_source"] == CancellationSource.CHANGED
             raise OutcomeRefused(CHANGED if changed else NOT_BOOKED)
