@@ -271,3 +271,31 @@ def test_a_session_is_a_london_day_across_the_clock_changes(practice, day, befor
     outcomes = dict(Appointment.objects.values_list("pk", "outcome"))
     assert (outcomes[before.pk], outcomes[after.pk], outcomes[late.pk]) == ("", "attended", "attended")
     assert marked == 2
+
+
+def test_the_attendance_controls_add_no_queries_to_the_appointments_page(
+    client, practice, django_assert_max_num_queries
+):
+    now = datetime(2026, 12, 2, 15, 0, tzinfo=LONDON)
+    other = PractitionerFactory(organisation=practice.organisation, name="Dr Other")
+
+    def count() -> int:
+        with time_machine.travel(now, tick=False):
+            client.force_login(practice.user)
+            with django_assert_max_num_queries(10) as captured:
+                page = text(client.get("/appointments/"))
+        assert "Mark all as attended" in page
+        return len(captured.captured_queries)
+
+    book_at(practice, datetime(2026, 12, 2, 9, 0, tzinfo=LONDON))
+    small = count()
+    for i in range(1, 12):
+        for practitioner in (practice.practitioner, other):
+            made = book_at(
+                practice,
+                datetime(2026, 12, 2, 9, 0, tzinfo=LONDON) + timedelta(minutes=10 * i),
+                practitioner=practitioner,
+            )
+            if i % 3 == 0:
+                appointment_outcome_record(appointment=made, outcome=Outcome.ATTENDED, actor=practice.user, now=now)
+    assert count() == small
