@@ -48,13 +48,13 @@ def appointment_outcome_recorders(user: AnyUser) -> list[int]:
     return organisation_ids_for(user, roles=ANY_ROLE)
 
 
-def appointment_outcome_lock(*, appointment_id: int) -> dict[str, str]:
+def appointment_outcome_lock(*, appointment_id: int) -> tuple[str, str, str]:
     """Lock one appointment's row (`FOR UPDATE OF` it alone) until the transaction ends; its
-    status, cancellation source and outcome as they are under the lock."""
+    (status, cancellation source, outcome) as they are under the lock."""
     return (
         Appointment.objects.select_for_update(of=("self",))
         .filter(pk=appointment_id)
-        .values("status", "cancellation_source", "outcome")
+        .values_list("status", "cancellation_source", "outcome")
         .get()
     )
 
@@ -75,14 +75,13 @@ def appointment_outcome_record(
     if refusal:
         raise OutcomeRefused(refusal)
     with transaction.atomic():
-        current = appointment_outcome_lock(appointment_id=appointment.pk)
-        if current["status"] != Appointment.Status.BOOKED:
-            changed = current["cancellation_source"] == CancellationSource.CHANGED
-            raise OutcomeRefused(CHANGED if changed else NOT_BOOKED)
+        status, cancellation_source, current = appointment_outcome_lock(appointment_id=appointment.pk)
+        if status != Appointment.Status.BOOKED:
+            raise OutcomeRefused(CHANGED if cancellation_source == CancellationSource.CHANGED else NOT_BOOKED)
         Appointment.objects.filter(pk=appointment.pk).update(
             outcome=outcome, outcome_recorded_at=now, outcome_recorded_by=actor
         )
-        previous = Outcome(current["outcome"]) if current["outcome"] else None
+        previous = Outcome(current) if current else None
         audit_record(
             action=AuditEvent.Action.OUTCOME_RECORDED,
             actor=actor,

@@ -63,7 +63,7 @@ def test_control_without_the_locked_read_the_recording_writes_onto_a_cancelled_a
     monkeypatch.setattr(
         booking.outcomes,
         "appointment_outcome_lock",
-        lambda *, appointment_id: {"status": "booked", "cancellation_source": "", "outcome": ""},
+        lambda *, appointment_id: ("booked", "", ""),
     )
     result = cancel_during_recording(practice, appointment, monkeypatch)
     assert isinstance(result, IntegrityError), result  # only the check constraint stopped it

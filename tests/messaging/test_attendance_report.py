@@ -14,7 +14,7 @@ from django.http import HttpResponse
 from django.utils import timezone
 
 from booking.formats import LONDON
-from booking.models import Appointment, Slot, StaffMembership
+from booking.models import Appointment, Slot
 from booking.spreadsheets import spreadsheet_cell
 from messaging.models import Message, Reminder
 from messaging.reports import AttendanceReport, attendance_report
@@ -134,13 +134,6 @@ def test_the_other_practice_sees_only_its_own(practice, other_practice):
 
 def text(response: HttpResponse) -> str:
     return html.unescape(response.content.decode())
-
-
-@pytest.fixture
-def manager_client(client, practice):
-    StaffMembership.objects.filter(user=practice.user).update(role=StaffMembership.Role.MANAGER)
-    client.force_login(practice.user)
-    return client
 
 
 def test_the_page_shows_the_figures_the_chart_and_the_csv_link(manager_client, practice, other_practice):
