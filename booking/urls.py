@@ -7,6 +7,7 @@ app_name = "booking"
 urlpatterns = [
     # Staff
     path("appointments/", staff.appointments, name="appointments"),
+    path("appointments/<str:reference>/cancel/", staff.cancel_appointment, name="cancel_appointment"),
     path("audit/", staff.audit_trail, name="audit"),
     path("sharing/", staff.sharing, name="sharing"),
     path("sharing/<int:pk>/accept/", staff.sharing_accept, name="sharing_accept"),
