@@ -163,8 +163,15 @@ class SharingAgreementForm(forms.Form):
         return partner
 
 
-# Browsers' date pickers take and send ISO dates, whatever the site's language.
-_ISO_DATE = {"input_formats": ["%Y-%m-%d"], "widget": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")}
+def _iso_date_field(label: str) -> forms.DateField:
+    """An optional date from a browser's date picker, which sends ISO dates whatever the site's language."""
+    return forms.DateField(
+        label=label,
+        required=False,
+        input_formats=["%Y-%m-%d"],
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        error_messages={"invalid": f"Enter a real date for {label}."},
+    )
 
 
 class ListedStatus(models.TextChoices):
@@ -191,12 +198,8 @@ class AppointmentFilterForm(forms.Form):
         choices=[("", "Any status"), *ListedStatus.choices],
         error_messages={"invalid_choice": "Choose a status from the list."},
     )
-    from_date = forms.DateField(
-        label="From", required=False, error_messages={"invalid": "Enter a real date for From."}, **_ISO_DATE
-    )
-    to_date = forms.DateField(
-        label="To", required=False, error_messages={"invalid": "Enter a real date for To."}, **_ISO_DATE
-    )
+    from_date = _iso_date_field("From")
+    to_date = _iso_date_field("To")
     since = forms.DateTimeField(
         required=False, widget=forms.HiddenInput, error_messages={"invalid": "The changes link is not valid."}
     )
