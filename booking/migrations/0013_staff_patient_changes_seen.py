@@ -35,7 +35,9 @@ class Migration(migrations.Migration):
         migrations.AddIndex(
             model_name="appointment",
             index=models.Index(
-                condition=models.Q(("cancellation_source__in", ["patient", "changed"])),
+                condition=models.Q(
+                    ("cancellation_source", "patient"), ("cancellation_source", "changed"), _connector="OR"
+                ),
                 fields=["cancelled_at"],
                 name="appointment_patient_change_at",
             ),

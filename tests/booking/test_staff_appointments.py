@@ -14,7 +14,13 @@ from booking.models import Appointment, AuditEvent, Slot, StaffMembership
 from booking.references import encode_reference
 from booking.signals import appointment_cancelled
 from tests.concurrency import RowLockHolder, in_thread, lock_waiters, wait_until
-from tests.factories import AppointmentFactory, SlotFactory, StaffMembershipFactory, UserFactory
+from tests.factories import (
+    AppointmentFactory,
+    AuditEventFactory,
+    SlotFactory,
+    StaffMembershipFactory,
+    UserFactory,
+)
 from tests.scenarios import make_every_status
 
 pytestmark = pytest.mark.django_db
@@ -435,6 +441,26 @@ class TestCancelling:
         client.post(cancel_url(every_status.booked), {"reason": "other", "detail": "Surgery flooded"})
         content = client.get("/audit/").content.decode()
         assert "Appointment cancelled: Other reason (“Surgery flooded”)" in content
+
+
+def test_the_audit_trail_says_when_the_patient_cancelled_or_changed(client, practice, every_status):
+    StaffMembership.objects.filter(user=practice.user).update(role=StaffMembership.Role.MANAGER)
+    AuditEventFactory(
+        action=AuditEvent.Action.CANCELLED,
+        patient=every_status.by_patient.patient,
+        appointment=every_status.by_patient,
+        detail={"source": "patient", "reason": "cannot_make_time", "reason_label": "I can't make this time"},
+    )
+    AuditEventFactory(
+        action=AuditEvent.Action.APPOINTMENT_CHANGED,
+        patient=every_status.replacement.patient,
+        appointment=every_status.replacement,
+    )
+    client.force_login(practice.user)
+    content = client.get("/audit/").content.decode()
+    assert "Appointment cancelled: I can&#x27;t make this time" in content
+    assert "Appointment changed" in content
+    assert content.count("Patient, through their link") == 2
 
 
 @pytest.mark.django_db(transaction=True)
