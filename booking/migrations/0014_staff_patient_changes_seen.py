@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("auth", "0012_alter_user_first_name_max_length"),
-        ("booking", "0012_change_and_cancel"),
+        ("booking", "0013_reminder_settings"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
