@@ -24,12 +24,14 @@ from booking.access import ADMIN_ROLES, organisation_ids_for
 from booking.admin_scope import OrganisationScopedAdmin
 from booking.appointments import appointment_cancel
 from booking.audit import audit_record
+from booking.forms import PracticeCancellationForm
 from booking.links import booking_link_revoke, booking_link_unlock
 from booking.models import (
     Appointment,
     AppointmentType,
     AuditEvent,
     BookingLink,
+    CancellationSource,
     Location,
     Organisation,
     Patient,
@@ -505,8 +507,17 @@ class AppointmentAdmin(OrganisationScopedAdmin):
 
     organisation_lookups = ("slot__location__organisation", "patient__organisation")
 
-    list_display = ["reference", "patient", "slot_start", "appointment_type", "practitioner", "status", "booked_at"]
-    list_filter = ["status", "outcome", "slot__location__organisation", "slot__appointment_type"]
+    list_display = [
+        "reference",
+        "patient",
+        "slot_start",
+        "appointment_type",
+        "practitioner",
+        "status",
+        "cancellation_source",
+        "booked_at",
+    ]
+    list_filter = ["status", "cancellation_source", "outcome", "slot__location__organisation", "slot__appointment_type"]
     search_fields = ["patient__first_name", "patient__last_name", "=patient__nhs_number"]
     list_select_related = ["patient", "slot", "slot__appointment_type", "slot__practitioner"]
     readonly_fields = [
@@ -554,14 +565,38 @@ class AppointmentAdmin(OrganisationScopedAdmin):
         return obj.slot.practitioner.name
 
     @admin.action(description="Cancel the selected appointments (frees their slots)")
-    def cancel_appointments(self, request: HttpRequest, queryset: QuerySet[Appointment]) -> None:
-        cancelled = sum(
-            appointment_cancel(appointment=appointment, actor=request.user)
-            for appointment in queryset.select_related("patient", "booking_link", "patient__organisation")
-        )
-        self.message_user(
-            request, f"Cancelled {cancelled} appointment{'s' if cancelled != 1 else ''}.", messages.SUCCESS
-        )
+    def cancel_appointments(self, request: HttpRequest, queryset: QuerySet[Appointment]) -> HttpResponse | None:
+        """Asks why first (an intermediate page, like the staff page's): the reason is recorded,
+        audited and goes to the patient's message, as when staff cancel from the Appointments page."""
+        form = PracticeCancellationForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            cancelled = sum(
+                appointment_cancel(
+                    appointment=appointment,
+                    actor=request.user,
+                    source=CancellationSource.PRACTICE,
+                    reason=form.cleaned_data["reason"],
+                    detail=form.cleaned_data["detail"],
+                )
+                for appointment in queryset.select_related("patient", "booking_link", "patient__organisation")
+            )
+            self.message_user(
+                request, f"Cancelled {cancelled} appointment{'s' if cancelled != 1 else ''}.", messages.SUCCESS
+            )
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Cancel appointments",
+            "form": form,
+            "appointments": queryset.filter(status=Appointment.Status.BOOKED).select_related(
+                "patient", "slot", "slot__appointment_type"
+            ),
+            "opts": self.model._meta,
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+            "selected": request.POST.getlist(ACTION_CHECKBOX_NAME),
+            "select_across": request.POST.get("select_across") == "1",
+        }
+        return TemplateResponse(request, "admin/booking/appointment/cancel_appointments.html", context)
 
 
 @admin.register(AuditEvent)

@@ -146,6 +146,13 @@ def appointment_cancel(
             patient=appointment.patient,
             booking_link=appointment.booking_link,
             appointment=appointment,
+            # The reason's words as chosen, so the trail reads the same if the labels change later.
+            detail={
+                "source": str(source),
+                "reason": str(reason),
+                "reason_label": CancellationReason(reason).label,
+                "detail": detail,
+            },
         )
         transaction.on_commit(lambda: appointment_cancelled.send(sender=Appointment, appointment=appointment))
     return True

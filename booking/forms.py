@@ -1,16 +1,27 @@
-"""Booking's forms: the patient's date of birth (NHS.UK date input) and choice of a time; staff's sharing agreements."""
+"""Booking's forms: the patient's date of birth (NHS.UK date input) and choice of a time; staff's
+sharing agreements, the Appointments page's filters and a cancellation on the patient's behalf."""
 
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, datetime, time, timedelta
 from typing import Any, NoReturn, cast
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.db import models
 from django.utils import timezone
 
-from booking.models import AppointmentType, Location, Organisation, SharingAgreement
+from booking.formats import LONDON
+from booking.models import (
+    PRACTICE_CANCELLATION_REASONS,
+    AppointmentType,
+    CancellationReason,
+    CancellationSource,
+    Location,
+    Organisation,
+    SharingAgreement,
+)
 from booking.references import decode_reference
 
 # Patients' dates of birth start here (the database's plausibility check says the same).
@@ -150,3 +161,96 @@ class SharingAgreementForm(forms.Form):
                 code="already_sharing",
             )
         return partner
+
+
+def _iso_date_field(label: str) -> forms.DateField:
+    """An optional date from a browser's date picker, which sends ISO dates whatever the site's language."""
+    return forms.DateField(
+        label=label,
+        required=False,
+        input_formats=["%Y-%m-%d"],
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        error_messages={"invalid": f"Enter a real date for {label}."},
+    )
+
+
+class ListedStatus(models.TextChoices):
+    """What the Appointments page's "Status" filter offers: the four ways an appointment stands,
+    and patients' changes (cancelled by the patient, or changed) together for home's link."""
+
+    BOOKED = "booked", "Booked"
+    CANCELLED_BY_PATIENT = "cancelled_by_patient", CancellationSource.PATIENT.label
+    CANCELLED_BY_PRACTICE = "cancelled_by_practice", CancellationSource.PRACTICE.label
+    CHANGED = "changed", CancellationSource.CHANGED.label
+    BY_PATIENTS = "by_patients", "Changes by patients (cancelled or changed)"
+
+
+class AppointmentFilterForm(forms.Form):
+    """The Appointments page's filters, from the query string; every field may be left out.
+
+    `since` (an ISO moment) comes from home's "Changes by patients" link: the changes made
+    after the user's previous look, which the list keeps showing after it records this look.
+    """
+
+    status = forms.ChoiceField(
+        label="Status",
+        required=False,
+        choices=[("", "Any status"), *ListedStatus.choices],
+        error_messages={"invalid_choice": "Choose a status from the list."},
+    )
+    from_date = _iso_date_field("From")
+    to_date = _iso_date_field("To")
+    since = forms.DateTimeField(
+        required=False, widget=forms.HiddenInput, error_messages={"invalid": "The changes link is not valid."}
+    )
+
+    MAX_DAYS = 366
+
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        start, end = self.cleaned_data.get("from_date"), self.cleaned_data.get("to_date")
+        if start and end:
+            if end < start:
+                self.add_error("to_date", ValidationError("To must be the same day as From or later.", code="order"))
+            elif (end - start).days >= self.MAX_DAYS:
+                self.add_error("to_date", ValidationError("Choose at most a year at a time.", code="too_long"))
+        return self.cleaned_data
+
+    def time_range(self) -> tuple[datetime | None, datetime | None]:
+        """[From's midnight, the midnight after To) in London time (None where not given): a
+        range of whole days, right on both sides of the clocks changing."""
+        start, end = self.cleaned_data.get("from_date"), self.cleaned_data.get("to_date")
+        return (
+            datetime.combine(start, time.min, tzinfo=LONDON) if start else None,
+            datetime.combine(end + timedelta(days=1), time.min, tzinfo=LONDON) if end else None,
+        )
+
+
+class PracticeCancellationForm(forms.Form):
+    """Why the practice cancels a patient's appointment: a reason (a code) and, for "Other
+    reason", a few words. Used by the staff page and the admin action alike."""
+
+    reason = forms.TypedChoiceField(
+        label="Why is the appointment being cancelled?",
+        choices=[(reason.value, reason.label) for reason in PRACTICE_CANCELLATION_REASONS],
+        coerce=CancellationReason,
+        widget=forms.RadioSelect,
+        error_messages={
+            "required": "Select why the appointment is being cancelled.",
+            "invalid_choice": "Select why the appointment is being cancelled.",
+        },
+    )
+    detail = forms.CharField(
+        label="Details (needed for Other reason)",
+        required=False,
+        max_length=200,
+        error_messages={"max_length": "Details must be 200 characters or fewer."},
+    )
+
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        if self.cleaned_data.get("reason") == CancellationReason.OTHER and not self.cleaned_data.get("detail"):
+            self.add_error(
+                "detail", ValidationError("Enter the reason, as you chose Other reason.", code="detail_required")
+            )
+        return self.cleaned_data

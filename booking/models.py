@@ -966,6 +966,14 @@ class Appointment(models.Model):
                 condition=Q(status="booked", booking_link__isnull=False),
                 name="appointment_link_booked_at",
             ),
+            # Staff home's "Changes by patients": patients' cancellations and changes since a moment.
+            # Two equalities, not IN: PostgreSQL gives an IN back as "= ANY (ARRAY[...])" in another
+            # spelling than it was made with, and the bench's bulk load rebuilds indexes from that.
+            models.Index(
+                fields=["cancelled_at"],
+                condition=Q(cancellation_source="patient") | Q(cancellation_source="changed"),
+                name="appointment_patient_change_at",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -1061,3 +1069,22 @@ class AttemptCount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.count} from {self.window_start:%Y-%m-%d %H:%M}"
+
+
+class PatientChangesSeen(models.Model):
+    """When a member of staff last opened the list of changes by patients.
+
+    Home counts the patients' cancellations and changes since then; opening the list (not
+    merely seeing the count) moves it on. One row per user, written by `patient_changes_seen`.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="patient_changes_seen"
+    )
+    seen_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name_plural = "patient changes seen"
+
+    def __str__(self) -> str:
+        return date_and_time(self.seen_at)

@@ -9,6 +9,7 @@ urlpatterns = [
     path("appointments/", staff.appointments, name="appointments"),
     path("appointments/<str:reference>/outcome/", outcomes.appointment_outcome, name="appointment_outcome"),
     path("appointments/<str:reference>/session-attended/", outcomes.session_attended, name="session_attended"),
+    path("appointments/<str:reference>/cancel/", staff.cancel_appointment, name="cancel_appointment"),
     path("audit/", staff.audit_trail, name="audit"),
     path("sharing/", staff.sharing, name="sharing"),
     path("sharing/<int:pk>/accept/", staff.sharing_accept, name="sharing_accept"),

@@ -14,7 +14,7 @@ from django.core.cache import cache
 from django.test import override_settings
 
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
-from tests.scenarios import Hub, Practice, make_hub, make_practice
+from tests.scenarios import EveryStatus, Hub, Practice, make_every_status, make_hub, make_practice
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -75,6 +75,12 @@ def staff_client(client, practice):
 @pytest.fixture
 def hub(practice: Practice) -> Hub:
     return make_hub(practice)
+
+
+@pytest.fixture
+def every_status(practice: Practice) -> EveryStatus:
+    """The practice's appointments booked, cancelled by the patient, by the practice, and changed."""
+    return make_every_status(practice)
 
 
 def pytest_terminal_summary(terminalreporter):

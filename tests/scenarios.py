@@ -1,5 +1,6 @@
 """The shared scenarios: a practice with a member of staff, a patient, an appointment type with
-free slots; a link for that patient; and a PCN hub sharing a type with the practice. The fixtures
+free slots; a link for that patient; a PCN hub sharing a type with the practice; and appointments
+in each way one can stand (booked, cancelled by the patient or the practice, changed). The fixtures
 over them are in tests/conftest.py (and the booking folder's link in tests/booking/conftest.py).
 """
 
@@ -14,6 +15,8 @@ from booking.models import (
     Appointment,
     AppointmentType,
     BookingLink,
+    CancellationReason,
+    CancellationSource,
     Location,
     Organisation,
     Patient,
@@ -24,6 +27,7 @@ from booking.models import (
 from messaging.models import Message
 from messaging.texts import message_text
 from tests.factories import (
+    AppointmentFactory,
     AppointmentTypeFactory,
     BookingLinkFactory,
     LocationFactory,
@@ -173,3 +177,70 @@ def make_clinic_session(practice: Practice, start: datetime) -> list[Appointment
         )
         for i, (first, last) in enumerate(SESSION_PATIENTS)
     ]
+
+
+@dataclass
+class EveryStatus:
+    """One appointment in each way an appointment stands, for the practice's patients."""
+
+    booked: Appointment
+    by_patient: Appointment  # cancelled by the patient: "I can't make this time"
+    by_practice: Appointment  # cancelled by the practice's member of staff: "The clinician is not available"
+    changed: Appointment  # moved by the patient to `replacement`
+    replacement: Appointment  # booked, replacing `changed`
+
+
+def make_every_status(
+    practice: Practice, *, start: datetime | None = None, cancelled_at: datetime | None = None
+) -> EveryStatus:
+    """Five appointments (four patients) from `start` (default: in 4 days), ten minutes apart.
+
+    Made as the model allows (its check constraints tie the cancellation fields and the change
+    chain to the status), the way booking/appointments.py leaves them.
+    """
+    start = start or timezone.now().replace(second=0, microsecond=0) + timedelta(days=4)
+    cancelled_at = cancelled_at or timezone.now() - timedelta(hours=1)
+
+    def slot(i: int, status: str) -> Slot:
+        return SlotFactory(
+            practitioner=practice.practitioner,
+            location=practice.location,
+            appointment_type=practice.appointment_type,
+            start=start + timedelta(minutes=10 * i),
+            end=start + timedelta(minutes=10 * (i + 1)),
+            status=status,
+        )
+
+    def patient(first_name: str, last_name: str) -> Patient:
+        return PatientFactory(organisation=practice.organisation, first_name=first_name, last_name=last_name)
+
+    ended = {"status": Appointment.Status.CANCELLED, "cancelled_at": cancelled_at}
+    booked = AppointmentFactory(slot=slot(0, Slot.Status.BOOKED), patient=practice.patient)
+    by_patient = AppointmentFactory(
+        slot=slot(1, Slot.Status.FREE),
+        patient=patient("Amelia", "Jones"),
+        cancellation_source=CancellationSource.PATIENT,
+        cancellation_reason=CancellationReason.CANNOT_MAKE_TIME,
+        cancellation_detail="Away that week",
+        **ended,
+    )
+    by_practice = AppointmentFactory(
+        slot=slot(2, Slot.Status.FREE),
+        patient=patient("Noah", "Brown"),
+        cancellation_source=CancellationSource.PRACTICE,
+        cancellation_reason=CancellationReason.CLINICIAN_UNAVAILABLE,
+        cancelled_by=practice.user,
+        **ended,
+    )
+    mover = patient("Isla", "Taylor")
+    changed = AppointmentFactory(
+        slot=slot(3, Slot.Status.FREE),
+        patient=mover,
+        cancellation_source=CancellationSource.CHANGED,
+        cancellation_reason=CancellationReason.CHANGED,
+        **ended,
+    )
+    replacement = AppointmentFactory(
+        slot=slot(5, Slot.Status.BOOKED), patient=mover, replaces=changed, original=changed, change_count=1
+    )
+    return EveryStatus(booked, by_patient, by_practice, changed, replacement)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages as flash
@@ -18,6 +19,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from booking.access import ANY_ROLE, MANAGING_ROLES, organisation_ids_for
+from booking.changes import patient_changes, patient_changes_last_seen
+from booking.forms import ListedStatus
 from booking.links import booking_link_revoke, booking_link_state, booking_link_unlock
 from booking.models import Appointment, BookingLink
 from booking.references import decode_reference
@@ -66,10 +69,23 @@ def message_rows(messages: Iterable[Message], *, user: AnyUser) -> list[MessageR
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
     recent = message_rows(_messages_for(request.user)[:RECENT_ON_HOME], user=request.user)
+    # The count only: the user's look is recorded when they open the list, not here.
+    last_seen = patient_changes_last_seen(user=request.user)
+    changes = patient_changes(organisation_ids=organisation_ids_for(request.user, roles=ANY_ROLE), since=last_seen)
+    query = {"status": ListedStatus.BY_PATIENTS.value}
+    if last_seen is not None:
+        query["since"] = last_seen.isoformat()
+    appointments_url = reverse("booking:appointments")
     return render(
         request,
         "messaging/home.html",
-        {"recent_rows": recent, "is_manager": bool(organisation_ids_for(request.user, roles=MANAGING_ROLES))},
+        {
+            "recent_rows": recent,
+            "is_manager": bool(organisation_ids_for(request.user, roles=MANAGING_ROLES)),
+            "changes_count": changes.count(),
+            "changes_url": f"{appointments_url}?{urlencode(query)}",
+            "all_changes_url": f"{appointments_url}?{urlencode({'status': ListedStatus.BY_PATIENTS.value})}",
+        },
     )
 
 

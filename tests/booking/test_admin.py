@@ -704,23 +704,70 @@ class TestBookingLinkActions:
         assert messages_of(response) == ["Unlocked 1 link."]
 
 
+def apply_cancel_appointments(client, appointments, **reason):
+    """Press "Cancel appointments" on the action's intermediate page (which posts no "index")."""
+    data = {
+        "action": "cancel_appointments",
+        ACTION_CHECKBOX_NAME: [appointment.pk for appointment in appointments],
+        "apply": "Cancel appointments",
+        **reason,
+    }
+    return client.post(changelist_url(Appointment), data)
+
+
 class TestAppointmentActions:
-    def test_cancelling_cancels_the_appointment_frees_its_slot_and_records_it(self, admin_client, admin_user):
+    def test_cancelling_asks_why_first_and_changes_nothing_yet(self, admin_client):
         appointment = AppointmentFactory()
         response = post_action(admin_client, Appointment, "cancel_appointments", [appointment])
+        assert response.status_code == 200
+        content = response.content.decode()
+        assert "Why is the appointment being cancelled?" in content
+        assert "The clinician is not available" in content
+        assert appointment.patient.full_name in content
+        appointment.refresh_from_db()
+        assert appointment.status == Appointment.Status.BOOKED
+
+    def test_cancelling_cancels_the_appointment_frees_its_slot_and_records_it(self, admin_client, admin_user):
+        appointment = AppointmentFactory()
+        response = apply_cancel_appointments(admin_client, [appointment], reason="clinician_unavailable")
         assert response.status_code == 302
         appointment.refresh_from_db()
         assert appointment.status == Appointment.Status.CANCELLED
         assert appointment.cancelled_at is not None
+        assert (appointment.cancellation_source, appointment.cancellation_reason) == (
+            "practice",
+            "clinician_unavailable",
+        )
+        assert appointment.cancelled_by == admin_user
         assert appointment.slot.status == Slot.Status.FREE
         event = AuditEvent.objects.get(action=AuditEvent.Action.CANCELLED)
         assert (event.appointment, event.actor, event.patient) == (appointment, admin_user, appointment.patient)
+        assert event.detail["reason"] == "clinician_unavailable"
         assert messages_of(response) == ["Cancelled 1 appointment."]
+
+    def test_cancelling_without_a_reason_shows_the_page_again_with_the_error(self, admin_client):
+        appointment = AppointmentFactory()
+        response = apply_cancel_appointments(admin_client, [appointment])
+        assert response.status_code == 200
+        assert "Select why the appointment is being cancelled." in response.content.decode()
+        appointment.refresh_from_db()
+        assert appointment.status == Appointment.Status.BOOKED
+        assert not AuditEvent.objects.filter(action=AuditEvent.Action.CANCELLED).exists()
+
+    def test_other_reason_needs_its_words(self, admin_client):
+        appointment = AppointmentFactory()
+        response = apply_cancel_appointments(admin_client, [appointment], reason="other", detail="")
+        assert "Enter the reason, as you chose Other reason." in response.content.decode()
+        appointment.refresh_from_db()
+        assert appointment.status == Appointment.Status.BOOKED
+        apply_cancel_appointments(admin_client, [appointment], reason="other", detail="Surgery flooded")
+        appointment.refresh_from_db()
+        assert (appointment.cancellation_reason, appointment.cancellation_detail) == ("other", "Surgery flooded")
 
     def test_cancelling_a_cancelled_appointment_changes_nothing(self, admin_client):
         appointment = AppointmentFactory()
-        post_action(admin_client, Appointment, "cancel_appointments", [appointment])
-        response = post_action(admin_client, Appointment, "cancel_appointments", [appointment])
+        apply_cancel_appointments(admin_client, [appointment], reason="booked_in_error")
+        response = apply_cancel_appointments(admin_client, [appointment], reason="booked_in_error")
         assert messages_of(response)[-1] == "Cancelled 0 appointments."
         assert AuditEvent.objects.filter(action=AuditEvent.Action.CANCELLED).count() == 1
 

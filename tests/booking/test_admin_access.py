@@ -237,7 +237,14 @@ class TestActionsOnTheirRecords:
         assert Slot.objects.get(pk=their_admin_records[Slot].pk).status == "free"
 
     def test_cancelling_their_appointment_changes_nothing(self, org_admin_client, their_admin_records):
-        self.post_action(org_admin_client, Appointment, "cancel_appointments", [their_admin_records[Appointment]])
+        self.post_action(
+            org_admin_client,
+            Appointment,
+            "cancel_appointments",
+            [their_admin_records[Appointment]],
+            apply="Cancel appointments",
+            reason="booked_in_error",
+        )
         assert Appointment.objects.get(pk=their_admin_records[Appointment].pk).status == "booked"
 
     def test_generating_slots_from_their_rota_makes_nothing(self, org_admin_client, their_admin_records):

@@ -11,6 +11,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from booking.changes import patient_changes
 from booking.models import AuditEvent, Patient, Slot
 from tests.factories import OrganisationFactory, PatientFactory
 
@@ -77,3 +78,8 @@ def test_patient_search_by_first_name_uses_its_trigram_index():
     PatientFactory()
     first = Patient.objects.filter(first_name__icontains="oli")
     assert "patient_first_name_trgm" in plan(first, index="patient_first_name_trgm")
+
+
+def test_home_counts_the_changes_by_patients_since_a_moment_with_the_partial_index():
+    query = patient_changes(organisation_ids=[1], since=timezone.now())
+    assert "appointment_patient_change_at" in plan(query, index="appointment_patient_change_at")

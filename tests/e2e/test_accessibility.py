@@ -123,3 +123,43 @@ def test_the_attendance_pages_pass_axe(axe_page, practice, width):
         page.goto("/reports/attendance/?start=2026-12-05&end=2026-12-01")
         expect(page.get_by_text("There is a problem")).to_be_visible()
         assert axe_violations(page) == [], "attendance report with errors"
+
+
+@pytest.mark.parametrize("width", [320, 1100], ids=["320px", "desktop"])
+def test_the_appointments_pages_pass_axe(axe_page, practice, every_status, width):
+    from datetime import timedelta
+
+    from django.contrib.auth.models import User
+    from django.utils import timezone
+
+    # The account is older than the patients' changes, so home counts them.
+    User.objects.filter(pk=practice.user.pk).update(date_joined=timezone.now() - timedelta(days=7))
+    page = axe_page
+    page.set_viewport_size({"width": width, "height": 900})
+    sign_in(page, practice)
+    expect(page.get_by_role("link", name="2 changes since you last looked")).to_be_visible()
+    assert axe_violations(page) == [], "home with changes by patients"
+
+    page.get_by_role("link", name="2 changes since you last looked").click()
+    expect(page.get_by_text("Changes by patients since")).to_be_visible()
+    assert axe_violations(page) == [], "changes by patients"
+
+    page.goto("/appointments/")
+    expect(page.get_by_role("table", name="Appointments").get_by_text("Cancelled by practice")).to_be_visible()
+    assert axe_violations(page) == [], "appointments with every status"
+
+    page.goto("/appointments/?from_date=2026-13-01&to_date=nonsense")
+    expect(page.get_by_text("There is a problem")).to_be_visible()
+    assert axe_violations(page) == [], "appointments with bad filters"
+
+    page.goto(f"/appointments/{every_status.booked.reference}/cancel/")
+    expect(page.get_by_role("heading", name="Cancel appointment")).to_be_visible()
+    assert axe_violations(page) == [], "cancel appointment"
+
+    page.get_by_role("button", name="Cancel appointment").click()
+    expect(page.get_by_text("There is a problem")).to_be_visible()
+    assert axe_violations(page) == [], "cancel appointment with errors"
+
+    page.goto(f"/appointments/{every_status.by_patient.reference}/cancel/")
+    expect(page.get_by_role("heading", name="This appointment can't be cancelled")).to_be_visible()
+    assert axe_violations(page) == [], "cancel refused"

@@ -279,12 +279,20 @@ STAFF: dict[str, Callable[[World], list[Request]]] = {
     "messaging:link_unlock": lambda w: [
         Request("POST", f"/messages/links/{w.refs['locked']}/unlock/", aimed=True),
     ],
-    "booking:appointments": lambda w: [Request("GET", "/appointments/")],
     "booking:appointment_outcome": lambda w: [
         Request("POST", f"/appointments/{w.refs['appointment']}/outcome/", {"outcome": "attended"}, aimed=True),
     ],
     "booking:session_attended": lambda w: [
         Request("POST", f"/appointments/{w.refs['appointment']}/session-attended/", aimed=True),
+    ],
+    "booking:appointments": lambda w: [
+        Request("GET", "/appointments/"),
+        Request("GET", "/appointments/", {"status": "booked", "from_date": "2000-01-01", "to_date": "2099-12-31"}),
+        Request("GET", "/appointments/", {"status": "by_patients", "since": "2000-01-01T00:00:00+00:00"}),
+    ],
+    "booking:cancel_appointment": lambda w: [
+        Request("GET", f"/appointments/{w.refs['appointment']}/cancel/", aimed=True),
+        Request("POST", f"/appointments/{w.refs['appointment']}/cancel/", {"reason": "booked_in_error"}, aimed=True),
     ],
     "booking:audit": lambda w: [Request("GET", "/audit/")],
     "booking:sharing": lambda w: [Request("GET", "/sharing/")],
