@@ -8,9 +8,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.db import transaction
 from django.utils import timezone
 
-from booking.models import AppointmentType, BookingLink, Organisation, Patient, Practitioner, SharingAgreement
+from booking.models import (
+    Appointment,
+    AppointmentType,
+    BookingLink,
+    CancellationReason,
+    CancellationSource,
+    Organisation,
+    Patient,
+    Practitioner,
+    SharingAgreement,
+    Slot,
+)
+from booking.signals import appointment_changed
 from messaging.models import Message
 from messaging.texts import message_text
 from tests.factories import (
@@ -105,3 +118,32 @@ def text_as_sent(message: Message) -> str:
     while the link can still book.
     """
     return message_text(message=Message.objects.select_related("booking_link").get(pk=message.pk))
+
+
+def make_change(appointment: Appointment, slot: Slot) -> Appointment:
+    """Move a booked `appointment` to `slot` the way a change does (booking/signals.py,
+    appointment_changed): in one transaction the old one ends cancelled with source "changed",
+    a new one with the same link replaces it (the chain's `original`, one more `change_count`),
+    the slots swap, and `appointment_changed` is sent on commit. Returns the new appointment."""
+    with transaction.atomic():
+        Slot.objects.filter(pk=appointment.slot_id).update(status=Slot.Status.FREE)
+        Slot.objects.filter(pk=slot.pk).update(status=Slot.Status.BOOKED)
+        Appointment.objects.filter(pk=appointment.pk).update(
+            status=Appointment.Status.CANCELLED,
+            cancelled_at=timezone.now(),
+            cancellation_source=CancellationSource.CHANGED,
+            cancellation_reason=CancellationReason.CHANGED,
+        )
+        new = Appointment.objects.create(
+            slot_id=slot.pk,
+            patient_id=appointment.patient_id,
+            booking_link_id=appointment.booking_link_id,
+            replaces=appointment,
+            original_id=appointment.original_id or appointment.pk,
+            change_count=appointment.change_count + 1,
+        )
+        appointment.refresh_from_db()
+        transaction.on_commit(
+            lambda: appointment_changed.send(sender=Appointment, appointment=new, previous=appointment)
+        )
+    return new
