@@ -128,6 +128,7 @@ class AppointmentTypeAdmin(OrganisationScopedAdmin):
         (None, {"fields": ["organisation", "name", "mode", "duration_minutes", "self_bookable", "is_active"]}),
         ("Booking window", {"fields": ["minimum_notice_hours", "maximum_days_ahead"]}),
         ("Changes and cancellations online", {"fields": ["online_changes_until_hours", "max_changes"]}),
+        ("Reminders", {"fields": ["remind_1_day", "remind_3_days", "remind_7_days"]}),
         ("Shown to patients", {"fields": ["guidance"]}),
     ]
 

@@ -219,6 +219,9 @@ class AppointmentType(models.Model):
         validators=[MaxValueValidator(10)],
         help_text="How many times a patient may move one booking to another time online.",
     )
+    remind_1_day = models.BooleanField("Remind 1 day before", default=True, db_default=True)
+    remind_3_days = models.BooleanField("Remind 3 days before", default=False, db_default=False)
+    remind_7_days = models.BooleanField("Remind 7 days before", default=False, db_default=False)
     guidance = models.TextField(
         "Before you book",
         blank=True,

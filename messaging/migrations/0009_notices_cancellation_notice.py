@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("booking", "0012_change_and_cancel"),
-        ("messaging", "0007_message_link_carried"),
+        ("messaging", "0008_reminder"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
