@@ -137,10 +137,15 @@ def booking_link_issue(
 
 
 def booking_link_state(*, link: BookingLink, appointment: Appointment | None, now: datetime | None = None) -> str:
-    """The link's status as staff read it: "Active, expires in 3 days", "Booked for ...", "Expired"."""
+    """The link's status as staff read it: "Active, expires in 3 days", "Booked for ...", "Expired".
+
+    `appointment` is the link's booked appointment, if any (a revoked link may still have one)."""
     now = now or timezone.now()
     if link.status == BookingLink.Status.BOOKED and appointment is not None:
         return f"Booked for {date_and_time(appointment.slot.start)}"
+    if link.status == BookingLink.Status.REVOKED and appointment is not None:
+        # Revoked after booking: the appointment stands, the link no longer changes or cancels it.
+        return f"Booked for {date_and_time(appointment.slot.start)}, link revoked"
     if link.status == BookingLink.Status.REVOKED:
         return "Revoked"
     if link.status == BookingLink.Status.LOCKED:
@@ -160,16 +165,20 @@ def booking_link_state(*, link: BookingLink, appointment: Appointment | None, no
     return f"Active, expires in {days} day{'s' if days != 1 else ''}"
 
 
-# Which statuses each change may start from.
-REVOCABLE = (BookingLink.Status.ACTIVE, BookingLink.Status.LOCKED)
+# Which statuses each change may start from. A booked link can be revoked too: that stops the
+# patient changing or cancelling online, and leaves the appointment booked.
+REVOCABLE = (BookingLink.Status.ACTIVE, BookingLink.Status.LOCKED, BookingLink.Status.BOOKED)
 UNLOCKABLE = (BookingLink.Status.LOCKED,)
 
 
 def booking_link_revoke(*, link: BookingLink, actor: AnyUser) -> bool:
-    """Revoke an active or locked link so it can no longer book. Returns whether it changed.
+    """Revoke a link so it can no longer book, or (booked) change or cancel. Returns whether it changed.
 
-    A booked link keeps its appointment: cancelling that is a separate act. The encrypted token
-    is wiped in the same UPDATE: a revoked link is never sent again.
+    Active, locked and booked links can be revoked. A booked link keeps its appointment:
+    cancelling that is a separate act; revoking only stops the patient changing or cancelling
+    it online (later messages then carry no link). The encrypted token is wiped in the same
+    UPDATE: a revoked link is never sent again. A conditional UPDATE of the link's row, so it
+    waits for a booking that holds that row's lock and then revokes the booked link.
     """
     with transaction.atomic():
         changed = BookingLink.objects.filter(pk=link.pk, status__in=REVOCABLE).update(
@@ -185,8 +194,9 @@ def booking_link_revoke(*, link: BookingLink, actor: AnyUser) -> bool:
 def booking_link_unlock(*, link: BookingLink, actor: AnyUser) -> bool:
     """Unlock a link locked by wrong dates of birth, resetting its count. Returns whether it changed."""
     with transaction.atomic():
-        # A link locked after it booked goes back to booked, not active: it has had its one booking.
-        booked = Appointment.objects.filter(booking_link=link, status=Appointment.Status.BOOKED).exists()
+        # A link locked after it booked goes back to booked, not active: it has had its one booking,
+        # even if that appointment has since been cancelled (active, it could book a second).
+        booked = Appointment.objects.filter(booking_link=link).exists()
         changed = BookingLink.objects.filter(pk=link.pk, status__in=UNLOCKABLE).update(
             status=BookingLink.Status.BOOKED if booked else BookingLink.Status.ACTIVE, failed_attempts=0
         )

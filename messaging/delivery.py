@@ -41,7 +41,7 @@ from booking.models import Organisation
 from booking.patients import patients_opt_out
 from messaging.channels import channel_options
 from messaging.models import Channel, Message, MessageStatusEvent
-from messaging.texts import message_link_url
+from messaging.texts import message_not_current
 from messaging.transports import SendResult, TransportError, transport_for
 
 logger = logging.getLogger(__name__)
@@ -104,6 +104,9 @@ def message_claim(message_id: int, *, now: datetime | None = None) -> Message | 
         "confirms__slot__appointment_type",
         "confirms__slot__practitioner",
         "confirms__slot__location",
+        "cancellation_of__slot__appointment_type",
+        "cancellation_of__slot__practitioner",
+        "cancellation_of__slot__location",
     ).get(pk=message_id)
 
 
@@ -150,17 +153,15 @@ def unexpected_error(error: BaseException) -> TransportError:
 
 
 def _why_not_deliverable_now(message: Message) -> str:
-    """A retry can come an hour after the message was written: check the patient still wants it there."""
+    """A retry can come an hour after the message was written: check the patient still wants it
+    there, and that it is still true (messaging/texts.py, message_not_current)."""
     option = next(option for option in channel_options(message.patient) if option.channel == message.channel)
     if not option.available:
         return f"Not sent: {option.reason_unavailable[0].lower()}{option.reason_unavailable[1:]}."
     if option.address != message.to_address:
         what = "mobile number" if message.channel == Channel.SMS else "email address"
         return f"Not sent: the patient's {what} changed after the message was written. Send it again."
-    if message.booking_link_id is not None and message_link_url(message=message) is None:
-        # Wiped when the link was booked, revoked or expired (or no configured key opens it).
-        return "Not sent: its link can't be used any more (booked, revoked or expired). Send a new one."
-    return ""
+    return message_not_current(message=message)
 
 
 def _record_sent(message: Message, result: SendResult) -> None:

@@ -72,9 +72,15 @@ class Message(models.Model):
     link_carried = models.ForeignKey(
         BookingLink, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
     )
-    # Set on the confirmation sent when an appointment is booked: one per appointment.
+    # Set on the confirmation sent when an appointment is booked (or booked by a change, the new
+    # one): one per appointment.
     confirms = models.OneToOneField(
         Appointment, on_delete=models.PROTECT, null=True, blank=True, related_name="confirmation"
+    )
+    # Set on the message telling the patient an appointment was cancelled: one per appointment,
+    # so two workers (or a worker and the requeue sweep) can't both tell them.
+    cancellation_of = models.OneToOneField(
+        Appointment, on_delete=models.PROTECT, null=True, blank=True, related_name="cancellation_notice"
     )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     failure_reason = models.TextField(blank=True, help_text="Why it failed, or why the last try didn't go.")
@@ -102,6 +108,11 @@ class Message(models.Model):
                 condition=Q(channel="email") | Q(to_address__regex=E164_PATTERN), name="message_sms_to_e164"
             ),
             models.CheckConstraint(condition=~Q(body=""), name="message_body_not_empty"),
+            # A message confirms an appointment or says it was cancelled, never both.
+            models.CheckConstraint(
+                condition=Q(confirms__isnull=True) | Q(cancellation_of__isnull=True),
+                name="message_confirms_or_cancellation",
+            ),
         ]
         indexes = [
             models.Index(fields=["organisation", "-created_at"], name="message_org_created"),

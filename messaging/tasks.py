@@ -2,14 +2,16 @@
 
 The database backend with `manage.py db_worker` in production; the immediate one in
 development and tests. Everything that queues work comes through here: sending
-(messaging/sending.py), booking confirmations (messaging/receivers.py), retries (passed to
+(messaging/sending.py), confirmations of bookings and changes and cancellation notices
+(messaging/receivers.py), retries (passed to
 messaging/delivery.py as its `enqueue`) and the requeue sweep (`messages_requeue`, the
 requeue_messages command, which also wipes expired links' encrypted tokens). Delivery and
 confirmations import nothing from this module, so the imports run one way: tasks →
 confirmations → delivery → transports.
 
-The task names (messaging.tasks.deliver_message, messaging.tasks.send_confirmation) are stored
-in task rows: renaming them strands the tasks already queued.
+The task names (messaging.tasks.deliver_message, messaging.tasks.send_confirmation,
+messaging.tasks.send_cancellation) are stored in task rows: renaming them strands the tasks
+already queued.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from django.utils import timezone
 from django_tasks_db.backend import DatabaseBackend
 
 from booking.links import booking_links_wipe_unusable
-from messaging.confirmations import confirmation_send, confirmations_missing
+from messaging.confirmations import cancellation_send, cancellations_missing, confirmation_send, confirmations_missing
 from messaging.delivery import message_deliver, messages_fail_exhausted, messages_stalled
 from messaging.models import Message
 
@@ -37,9 +39,16 @@ def deliver_message(*, message_id: int) -> str:
 
 @task()
 def send_confirmation(*, appointment_id: int) -> str:
-    """Write and queue the confirmation of a booked appointment (once: the database holds one per appointment)."""
+    """Write and queue the confirmation of a booked or changed appointment (once: one per appointment)."""
     confirmation = confirmation_send(appointment_id=appointment_id, enqueue=delivery_enqueue)
     return "queued" if confirmation is not None else "none"
+
+
+@task()
+def send_cancellation(*, appointment_id: int) -> str:
+    """Write and queue the notice of a cancelled appointment (once: one per appointment)."""
+    notice = cancellation_send(appointment_id=appointment_id, enqueue=delivery_enqueue)
+    return "queued" if notice is not None else "none"
 
 
 def delivery_enqueue(*, message: Message, run_after: datetime | None = None) -> None:
@@ -71,8 +80,13 @@ def _task_rows_live_in_our_database(backend: BaseTaskBackend) -> bool:
 
 
 def confirmation_enqueue(*, appointment_id: int) -> None:
-    """Queue writing the confirmation of a booked appointment (booking sends its signal after commit)."""
+    """Queue writing the confirmation of a booked or changed appointment (booking signals after commit)."""
     send_confirmation.enqueue(appointment_id=appointment_id)
+
+
+def cancellation_enqueue(*, appointment_id: int) -> None:
+    """Queue writing the notice of a cancelled appointment (booking signals after commit)."""
+    send_cancellation.enqueue(appointment_id=appointment_id)
 
 
 def messages_requeue(*, now: datetime | None = None, limit: int = 500) -> int:
@@ -80,12 +94,14 @@ def messages_requeue(*, now: datetime | None = None, limit: int = 500) -> int:
 
     The stalled messages (messaging/delivery.py, messages_stalled: a lapsed lease, or due for
     longer than a lease, with tries to spare; those without are failed with a reason instead,
-    messages_fail_exhausted, and queue nothing), and appointments booked through a link in the last day whose
-    confirmation was never written (messaging/confirmations.py, confirmations_missing: the
-    process died between the booking's commit and queuing the confirmation). Queuing one that
-    still has its task is harmless: only one claim can succeed, and a confirmation is written
-    once. It also wipes the encrypted token of links that expired (booking/links.py,
-    booking_links_wipe_unusable): no message will carry them again.
+    messages_fail_exhausted, and queue nothing); appointments booked or changed through a link in
+    the last day whose confirmation was never written (messaging/confirmations.py,
+    confirmations_missing: the process died between the booking's commit and queuing the
+    confirmation); and those cancelled in the last day whose notice was never written
+    (cancellations_missing). Queuing one that still has its task is harmless: only one claim
+    can succeed, and a confirmation or notice is written once. It also wipes the encrypted
+    token of links that can do nothing more (booking/links.py, booking_links_wipe_unusable:
+    expired, or their appointment has passed): no message will carry them again.
     """
     now = now or timezone.now()
     booking_links_wipe_unusable(now=now)
@@ -97,4 +113,7 @@ def messages_requeue(*, now: datetime | None = None, limit: int = 500) -> int:
     unconfirmed = confirmations_missing(now=now, grace=grace)
     for appointment_id in unconfirmed:
         send_confirmation.enqueue(appointment_id=appointment_id)
-    return len(stalled) + len(unconfirmed)
+    untold = cancellations_missing(now=now, grace=grace)
+    for appointment_id in untold:
+        send_cancellation.enqueue(appointment_id=appointment_id)
+    return len(stalled) + len(unconfirmed) + len(untold)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.db import transaction
 from django.utils import timezone
 
 from booking.models import (
@@ -24,6 +25,7 @@ from booking.models import (
     SharingAgreement,
     Slot,
 )
+from booking.signals import appointment_changed
 from messaging.models import Message
 from messaging.texts import message_text
 from tests.factories import (
@@ -244,3 +246,32 @@ def make_every_status(
         slot=slot(5, Slot.Status.BOOKED), patient=mover, replaces=changed, original=changed, change_count=1
     )
     return EveryStatus(booked, by_patient, by_practice, changed, replacement)
+
+
+def make_change(appointment: Appointment, slot: Slot) -> Appointment:
+    """Move a booked `appointment` to `slot` the way a change does (booking/signals.py,
+    appointment_changed): in one transaction the old one ends cancelled with source "changed",
+    a new one with the same link replaces it (the chain's `original`, one more `change_count`),
+    the slots swap, and `appointment_changed` is sent on commit. Returns the new appointment."""
+    with transaction.atomic():
+        Slot.objects.filter(pk=appointment.slot_id).update(status=Slot.Status.FREE)
+        Slot.objects.filter(pk=slot.pk).update(status=Slot.Status.BOOKED)
+        Appointment.objects.filter(pk=appointment.pk).update(
+            status=Appointment.Status.CANCELLED,
+            cancelled_at=timezone.now(),
+            cancellation_source=CancellationSource.CHANGED,
+            cancellation_reason=CancellationReason.CHANGED,
+        )
+        new = Appointment.objects.create(
+            slot_id=slot.pk,
+            patient_id=appointment.patient_id,
+            booking_link_id=appointment.booking_link_id,
+            replaces=appointment,
+            original_id=appointment.original_id or appointment.pk,
+            change_count=appointment.change_count + 1,
+        )
+        appointment.refresh_from_db()
+        transaction.on_commit(
+            lambda: appointment_changed.send(sender=Appointment, appointment=new, previous=appointment)
+        )
+    return new

@@ -2,7 +2,9 @@
 
 The provider's click and open tracking is off for every message: tracking rewrites links
 through the provider's servers, and a patient's booking link must reach no third party.
-A booking confirmation carries the appointment as an .ics attachment.
+A confirmation (of a booking or a change) carries the appointment as an .ics attachment that
+publishes the event, and a cancellation notice one that cancels it (METHOD:CANCEL, the same
+UID: booking/calendar.py), so the patient's calendar moves or removes the one event.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from django.conf import settings
 from django.core.mail import mailers
 from django.template.loader import render_to_string
 
-from booking.calendar import appointment_calendar
+from booking.calendar import CalendarMethod, appointment_calendar
 from booking.calendar import calendar_host as message_id_domain
 from messaging.models import Message, SenderProfile
 from messaging.texts import message_text
@@ -38,13 +40,22 @@ def email_build(message: Message) -> AnymailMessage:
         track_clicks=False,
         track_opens=False,
         metadata={"message": message.reference},
-        tags=["confirmation" if message.confirms_id else "message"],
+        tags=["confirmation" if message.confirms_id else "cancellation" if message.cancellation_of_id else "message"],
     )
     email.attach_alternative(render_to_string("messaging/email/message.html", context), "text/html")
-    if message.confirms is not None:  # select_related by the claim; None without a query when unset
+    # Both select_related by the claim; None without a query when unset.
+    if message.confirms is not None:
         email.attach(
             "appointment.ics",
             appointment_calendar(appointment=message.confirms, organisation=organisation),
+            "text/calendar",
+        )
+    elif message.cancellation_of is not None:
+        email.attach(
+            "appointment.ics",
+            appointment_calendar(
+                appointment=message.cancellation_of, organisation=organisation, method=CalendarMethod.CANCEL
+            ),
             "text/calendar",
         )
     return email

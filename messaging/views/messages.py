@@ -21,7 +21,7 @@ from django.views.decorators.http import require_POST
 from booking.access import ANY_ROLE, MANAGING_ROLES, organisation_ids_for
 from booking.changes import patient_changes, patient_changes_last_seen
 from booking.forms import ListedStatus
-from booking.links import booking_link_revoke, booking_link_state, booking_link_unlock
+from booking.links import REVOCABLE, booking_link_revoke, booking_link_state, booking_link_unlock
 from booking.models import Appointment, BookingLink
 from booking.references import decode_reference
 from booking.users import AnyUser
@@ -35,7 +35,7 @@ def _messages_for(user: AnyUser) -> QuerySet[Message]:
     booked = Appointment.objects.filter(status=Appointment.Status.BOOKED).select_related("slot")
     return (
         Message.objects.filter(organisation_id__in=organisation_ids_for(user, roles=ANY_ROLE))
-        .select_related("patient", "booking_link")
+        .select_related("patient", "booking_link", "confirms")
         .prefetch_related(Prefetch("booking_link__appointments", queryset=booked, to_attr="booked_appointments"))
         .order_by("-created_at", "-pk")
     )
@@ -48,6 +48,7 @@ class MessageRow:
     message: Message
     link_state: str  # "Active, expires in 3 days", "Booked for ...", "Booking confirmation" or ""
     can_unlock: bool  # the user manages the sending organisation
+    can_revoke: bool  # the message's link can still be revoked (booking/links.py, REVOCABLE)
 
 
 def message_rows(messages: Iterable[Message], *, user: AnyUser) -> list[MessageRow]:
@@ -59,9 +60,18 @@ def message_rows(messages: Iterable[Message], *, user: AnyUser) -> list[MessageR
         if link is not None:
             appointments = getattr(link, "booked_appointments", [])
             link_state = booking_link_state(link=link, appointment=appointments[0] if appointments else None)
+        elif message.confirms is not None:
+            link_state = "Change confirmation" if message.confirms.replaces_id else "Booking confirmation"
         else:
-            link_state = "Booking confirmation" if message.confirms_id else ""
-        rows.append(MessageRow(message, link_state, can_unlock=message.organisation_id in managed))
+            link_state = "Cancellation notice" if message.cancellation_of_id else ""
+        rows.append(
+            MessageRow(
+                message,
+                link_state,
+                can_unlock=message.organisation_id in managed,
+                can_revoke=link is not None and link.status in REVOCABLE,
+            )
+        )
     return rows
 
 
@@ -146,10 +156,18 @@ def _back(request: HttpRequest) -> str:
 @require_POST
 def link_revoke(request: HttpRequest, reference: str) -> HttpResponse:
     link = _get_link_for_staff(request, reference)
+    was_booked = link.status == BookingLink.Status.BOOKED
     if booking_link_revoke(link=link, actor=request.user):
-        flash.success(request, f"Link for {link.patient.full_name} revoked: it can no longer be used to book.")
+        if was_booked:
+            flash.success(
+                request,
+                f"Link for {link.patient.full_name} revoked: it can no longer be used to change or cancel "
+                "online. The appointment is still booked.",
+            )
+        else:
+            flash.success(request, f"Link for {link.patient.full_name} revoked: it can no longer be used to book.")
     else:
-        flash.info(request, "That link was already booked or revoked, so nothing changed.")
+        flash.info(request, "That link was already revoked, so nothing changed.")
     return redirect(_back(request))
 
 

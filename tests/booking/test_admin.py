@@ -669,16 +669,29 @@ def locked_link() -> BookingLink:
 class TestBookingLinkActions:
     def test_revoking_revokes_an_active_link_and_records_who_did_it(self, admin_client, admin_user):
         active = BookingLinkFactory()
-        booked = BookingLinkFactory(status=BookingLink.Status.BOOKED)
-        response = post_action(admin_client, BookingLink, "revoke_links", [active, booked])
+        already = BookingLinkFactory(status=BookingLink.Status.REVOKED)
+        response = post_action(admin_client, BookingLink, "revoke_links", [active, already])
         assert response.status_code == 302
         active.refresh_from_db()
-        booked.refresh_from_db()
-        assert (active.status, booked.status) == (BookingLink.Status.REVOKED, BookingLink.Status.BOOKED)
+        already.refresh_from_db()
+        assert (active.status, already.status) == (BookingLink.Status.REVOKED, BookingLink.Status.REVOKED)
         assert active.revoked_at is not None
-        assert booked.revoked_at is None
+        assert already.revoked_at is None
         event = AuditEvent.objects.get(action=AuditEvent.Action.REVOKED)
         assert (event.booking_link, event.actor, event.patient) == (active, admin_user, active.patient)
+        assert messages_of(response) == ["Revoked 1 link."]
+
+    def test_revoking_a_booked_link_stops_online_changes_and_keeps_the_appointment(self, admin_client, admin_user):
+        booked = BookingLinkFactory(status=BookingLink.Status.BOOKED)
+        appointment = AppointmentFactory(patient=booked.patient, booking_link=booked)
+        response = post_action(admin_client, BookingLink, "revoke_links", [booked])
+        assert response.status_code == 302
+        booked.refresh_from_db()
+        appointment.refresh_from_db()
+        assert booked.status == BookingLink.Status.REVOKED
+        assert booked.token_encrypted == ""
+        assert appointment.status == Appointment.Status.BOOKED
+        assert AuditEvent.objects.get(action=AuditEvent.Action.REVOKED).booking_link == booked
         assert messages_of(response) == ["Revoked 1 link."]
 
     def test_revoking_revokes_a_locked_link_and_records_who_did_it(self, admin_client, admin_user):

@@ -2,7 +2,8 @@
 
 Revoke against book: the booking holds the link's row lock from its check to its commit, and
 the revoke is a conditional UPDATE of that row, so a revoke either comes first (the booking
-sees it) or finds the link already booked. Unlock against wrong dates: a wrong date counts with
+sees it) or waits and revokes the link as booked (the appointment stands; a booked link can be
+revoked, which stops online changes). Unlock against wrong dates: a wrong date counts with
 a conditional UPDATE evaluated on the row as it is when written, so a wrong date read before an
 unlock and written after it counts as the first try after the unlock, never erasing it.
 
@@ -26,6 +27,7 @@ import booking.appointments
 import booking.links
 from booking.appointments import appointment_book
 from booking.audit import audit_record
+from booking.exceptions import LinkNotBookable
 from booking.links import DobCheck, booking_link_revoke, booking_link_unlock, booking_link_verify_dob
 from booking.models import MAX_DOB_ATTEMPTS, Appointment, AuditEvent, BookingLink, Slot
 from tests.concurrency import PauseAt, in_thread, lock_waiters, race, wait_until
@@ -67,21 +69,37 @@ def revoke_during_booking(link: BookingLink, slot: Slot, monkeypatch: pytest.Mon
 
 
 def revoked_and_booked(link: BookingLink) -> bool:
-    """The damage: staff were told the link was revoked, yet it booked."""
+    """The damage: staff were told the link was revoked, yet it booked after that.
+
+    Revoking a link that has booked is allowed (it stops online changes; the appointment
+    stands), so the damage is a booking that comes after the revoke, which leaves the link
+    booked as if the revoke never happened.
+    """
+    events = list(
+        AuditEvent.objects.filter(
+            booking_link=link, action__in=[AuditEvent.Action.REVOKED, AuditEvent.Action.BOOKED]
+        ).order_by("pk")
+    )
+    actions = [event.action for event in events]
     return (
-        AuditEvent.objects.filter(action=AuditEvent.Action.REVOKED, booking_link=link).exists()
+        AuditEvent.Action.REVOKED in actions
+        and AuditEvent.Action.BOOKED in actions
+        and actions.index(AuditEvent.Action.REVOKED) < actions.index(AuditEvent.Action.BOOKED)
         and Appointment.objects.filter(booking_link=link, status="booked").exists()
     )
 
 
 class TestRevokeAgainstBook:
-    def test_a_revoke_during_a_booking_waits_and_finds_the_link_booked(self, own_link_and_slot, monkeypatch):
+    def test_a_revoke_during_a_booking_waits_then_revokes_the_booked_link(self, own_link_and_slot, monkeypatch):
         _, link, slot = own_link_and_slot
         booked, revoked = revoke_during_booking(link, slot, monkeypatch)
         assert isinstance(booked, Appointment), booked
-        assert revoked is False
+        # It waited for the booking, then revoked the link as booked: the appointment stands.
+        assert revoked is True
         link.refresh_from_db()
-        assert link.status == BookingLink.Status.BOOKED
+        assert link.status == BookingLink.Status.REVOKED
+        assert link.token_encrypted == ""
+        assert Appointment.objects.get(booking_link=link).status == Appointment.Status.BOOKED
         assert not revoked_and_booked(link)
 
     def test_a_revoke_that_commits_first_stops_the_booking(self, own_link_and_slot):
@@ -93,8 +111,10 @@ class TestRevokeAgainstBook:
             return appointment_book(link_id=link.pk, slot_id=slot.pk)
 
         results = race(revoke_or_book, threads=2)
-        # Whichever took the link row first wins; never both.
-        assert (results[0] is True) != isinstance(results[1], Appointment), results
+        # Whichever took the link row first goes first: a revoke first stops the booking; a
+        # booking first is then revoked as booked. Never a booking after the revoke.
+        assert results[0] is True, results
+        assert isinstance(results[1], Appointment | LinkNotBookable), results
         assert not revoked_and_booked(link)
 
     def test_control_without_the_link_lock_the_revoke_slips_in_and_the_link_books_anyway(
