@@ -283,12 +283,12 @@ class TestPatientCancel:
 
     def test_only_a_patients_reasons_are_accepted(self, booked_link):
         link, appointment = booked_link
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="not a reason a patient gives"):
             appointment_cancel_by_patient(link_id=link.pk, reason=CancellationReason.BOOKED_IN_ERROR)
         assert booking_link_booked_appointment(link=link) == appointment
 
     def test_a_practice_cancel_of_a_link_booking_still_works(self, practice, booked_link):
-        link, appointment = booked_link
+        _, appointment = booked_link
         assert appointment_cancel(appointment=Appointment.objects.get(pk=appointment.pk), actor=practice.user)
         appointment.refresh_from_db()
         assert (appointment.status, appointment.cancellation_source, appointment.cancelled_by) == (
