@@ -17,6 +17,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from pathlib import Path
+from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -78,7 +79,7 @@ def make_plan(
     tokens = read_tokens(tokens_path(directory))
     staff = _staff()
     with transaction.atomic():
-        plan = {
+        plan: dict[str, Any] = {
             "made_at": now.isoformat(),
             "floor": [f"/b/{secrets.token_hex(4)}" for _ in range(counts["floor"] + WARMUP)],
             "open": _open(tokens, counts["open"] + WARMUP, rng, now, addresses),

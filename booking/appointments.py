@@ -159,7 +159,7 @@ def booking_link_booked_appointment(*, link: BookingLink) -> Appointment | None:
 def appointment_cancel(
     *,
     appointment: Appointment,
-    actor: AnyUser,
+    actor: AnyUser | None,
     source: CancellationSource = CancellationSource.PRACTICE,
     reason: CancellationReason = CancellationReason.OTHER,
     detail: str = "",

@@ -149,7 +149,8 @@ class PatientCancelForm(forms.Form):
     error_messages = {"detail_required": "Enter the reason you are cancelling"}
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         if cleaned.get("reason") == CancellationReason.OTHER and not cleaned.get("detail"):
             self.add_error("detail", ValidationError(self.error_messages["detail_required"], code="detail_required"))
         return cleaned
