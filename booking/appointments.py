@@ -166,7 +166,8 @@ def appointment_cancel(
     ip_address: str | None = None,
     now: datetime | None = None,
 ) -> bool:
-    """Cancel a booked appointment and free its slot. Returns whether it changed.
+    """Cancel a booked appointment and free its slot. Returns whether it changed (not when it was
+    already cancelled, or its attendance has been recorded).
 
     Locks the link's row first (for an appointment booked through a link: the order every
     booking, change and cancellation through the link takes, so a practice's cancel can't
@@ -178,7 +179,8 @@ def appointment_cancel(
         if appointment.booking_link_id is not None:
             BookingLink.objects.select_for_update().filter(pk=appointment.booking_link_id).values("pk").first()
         Slot.objects.select_for_update().filter(pk=appointment.slot_id).first()
-        changed = Appointment.objects.filter(pk=appointment.pk, status=Appointment.Status.BOOKED).update(
+        # Not one whose attendance is recorded (booking/outcomes.py): it happened, or was missed.
+        changed = Appointment.objects.filter(pk=appointment.pk, status=Appointment.Status.BOOKED, outcome="").update(
             status=Appointment.Status.CANCELLED,
             cancelled_at=now or timezone.now(),
             cancellation_source=source,
@@ -262,7 +264,8 @@ def _current_appointment(*, link: BookingLink, appointment_id: int | None) -> Ap
 def _appointment_end_for_change(*, appointment: Appointment, now: datetime) -> bool:
     """End `appointment` as changed, if it is still booked: the conditional UPDATE. Whether it did."""
     return bool(
-        Appointment.objects.filter(pk=appointment.pk, status=Appointment.Status.BOOKED).update(
+        # Never one whose attendance is recorded (booking/outcomes.py), as appointment_cancel.
+        Appointment.objects.filter(pk=appointment.pk, status=Appointment.Status.BOOKED, outcome="").update(
             status=Appointment.Status.CANCELLED,
             cancelled_at=now,
             cancellation_source=CancellationSource.CHANGED,

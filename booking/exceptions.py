@@ -74,3 +74,9 @@ class ChangeNotAllowed(BookingError):
     def __init__(self, refused: str, message: str | None = None) -> None:
         self.refused = refused
         super().__init__(message)
+
+
+class OutcomeRefused(BookingError):
+    """Attendance can't be recorded for this appointment (yet); the message says why."""
+
+    default_message = "Attendance can't be recorded for this appointment."
