@@ -41,6 +41,7 @@ LABELS = {
     "d_race": "(d) 200 clients racing for 20 slots (POST)",
     "e_search": "(e) Staff patient search (htmx)",
     "f_send": "(f) Send message with link (POST)",
+    "g_change": "(g) Change appointment (POST)",
 }
 
 
@@ -323,7 +324,51 @@ def run(plan: dict, *, base_url: str, concurrency: int, log: Callable[[str], Non
         concurrency=concurrency,
         warmup=warmup,
     )
+    if "change" in plan:
+        phases["g_change"] = change_appointments(
+            plan["change"], client, concurrency=concurrency, warmup=warmup, log=log
+        )
     return {name: phase.summary() for name, phase in phases.items()}
+
+
+def change_appointments(
+    items: list[dict],
+    client: Callable[[str | None], Client],
+    *,
+    concurrency: int,
+    warmup: int,
+    log: Callable[[str], None],
+) -> Phase:
+    """(g) Patients who booked move their appointment to another time: the change's POST is measured."""
+
+    def ready(item: dict) -> Client:
+        patient = client(item["ip"])
+        token = item["token"]
+        _expect(patient.get(f"/b/{token}"), (200,), "open booked link")
+        _expect(patient.post(f"/b/{token}", _dob(item["dob"])), (302,), "date of birth")
+        _expect(patient.get(f"/b/{token}/change/confirm?slot={item['slot']}"), (200,), "change confirm page")
+        return patient
+
+    log(f"(g) change appointment: {len(items) - warmup} patients (getting ready)")
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        changers = list(zip(items, pool.map(ready, items), strict=True))
+    log("(g) change appointment")
+    return run_phase(
+        Phase("g_change", expected=(302,)),
+        changers,
+        lambda pair, record: record(
+            _expect(
+                pair[1].post(
+                    f"/b/{pair[0]['token']}/change/confirm",
+                    {"appointment": pair[0]["appointment"], "slot": pair[0]["slot"]},
+                ),
+                (302,),
+                "change",
+            )
+        ),
+        concurrency=concurrency,
+        warmup=warmup,
+    )
 
 
 def race(racers: list[tuple[dict, Client]]) -> Phase:

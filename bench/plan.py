@@ -17,6 +17,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from pathlib import Path
+from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -24,6 +25,7 @@ from django.utils import timezone
 from bench.dataset import LINK_BODY, read_tokens, tokens_path
 from bench.environment import BENCH_DIR, PUBLIC_BASE_URL, STAFF_PASSWORD
 from booking.models import (
+    Appointment,
     AppointmentType,
     BookingLink,
     Organisation,
@@ -35,12 +37,16 @@ from booking.models import (
     StaffMembership,
     hash_token,
 )
-from booking.references import encode_reference
+from booking.references import decode_reference, encode_reference
 from booking.slots import london_datetime
 from messaging.models import Message
 
 # Requests per scenario at --requests 1.
 COUNTS = {"floor": 300, "open": 600, "book": 300, "search": 1000, "send": 300}
+# Changing an appointment (its own entry: other scenarios' counts stay as they are).
+CHANGE_COUNT = 300
+# Booked this far ahead at least, so a change is well inside every type's online window.
+CHANGE_AHEAD = timedelta(hours=48)
 RACE_SLOTS = 20
 RACE_CLIENTS = 200
 WARMUP = 20
@@ -73,7 +79,7 @@ def make_plan(
     tokens = read_tokens(tokens_path(directory))
     staff = _staff()
     with transaction.atomic():
-        plan = {
+        plan: dict[str, Any] = {
             "made_at": now.isoformat(),
             "floor": [f"/b/{secrets.token_hex(4)}" for _ in range(counts["floor"] + WARMUP)],
             "open": _open(tokens, counts["open"] + WARMUP, rng, now, addresses),
@@ -84,6 +90,9 @@ def make_plan(
             "send": _send(staff, counts["send"] + WARMUP, rng),
             "warmup": WARMUP,
         }
+        plan["change"] = _change(
+            max(1, round(CHANGE_COUNT * requests)) + WARMUP, now, addresses, avoid=_planned_slots(plan["book"])
+        )
     plan_path(directory).write_text(json.dumps(plan))
     return plan
 
@@ -303,3 +312,85 @@ def _send(staff: list[tuple[str, int]], count: int, rng: random.Random) -> list[
             }
         )
     return sends
+
+
+def _nth(patients: list[Patient], n: int) -> Patient:
+    return patients[n % len(patients)]
+
+
+def _planned_slots(items: list[dict]) -> set[int]:
+    return {slot_id for item in items if (slot_id := decode_reference(item["slot"], namespace="slot")) is not None}
+
+
+def _change(count: int, now: datetime, addresses: _Addresses, *, avoid: set[int]) -> list[dict]:
+    """Links already booked, each with a later free time of its own to move to, so no two changes meet.
+
+    The booking is made here directly (the appointment, its slot, the link's status), as the data
+    set makes its own: the run measures the change, not the booking before it.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT booked.id, later.id, booked.appointment_type_id, booked.location_id, kind.organisation_id
+            FROM booking_slot booked
+            JOIN booking_appointmenttype kind ON kind.id = booked.appointment_type_id
+            JOIN LATERAL (
+                SELECT other.id FROM booking_slot other
+                WHERE other.appointment_type_id = booked.appointment_type_id
+                  AND other.location_id = booked.location_id
+                  AND other.status = 'free'
+                  AND other.start > booked.start
+                  AND other.start < %s + make_interval(days => kind.maximum_days_ahead - 1)
+                ORDER BY other.start
+                LIMIT 1
+            ) later ON true
+            WHERE booked.status = 'free'
+              AND booked.start >= %s
+              AND booked.start < %s + make_interval(days => kind.maximum_days_ahead - 2)
+              AND kind.online_changes_until_hours IS NOT NULL
+              AND kind.max_changes > 0
+              AND kind.name NOT LIKE 'Bench race%%'
+            ORDER BY random()
+            LIMIT %s
+            """,
+            [now, now + CHANGE_AHEAD, now, count * 3],
+        )
+        rows = cursor.fetchall()
+    used = set(avoid)
+    pairs = []
+    for booked_id, later_id, type_id, location_id, owner in rows:
+        if booked_id in used or later_id in used:
+            continue
+        used.update((booked_id, later_id))
+        pairs.append((booked_id, later_id, type_id, location_id, owner))
+        if len(pairs) == count:
+            break
+    patients = _patients_by_org(random.Random(len(pairs)))
+    practices = list(patients)
+    specs = [
+        (_nth(patients[owner if owner in patients else practices[n % len(practices)]], n), type_id, location_id, owner)
+        for n, (_, _, type_id, location_id, owner) in enumerate(pairs)
+    ]
+    tokens = _mint_links(specs, now)
+    links = BookingLink.objects.in_bulk([hash_token(token) for token in tokens], field_name="token_digest")
+    appointments = Appointment.objects.bulk_create(
+        Appointment(
+            slot_id=booked_id,
+            patient=patient,
+            booking_link=links[hash_token(token)],
+            booked_at=now - timedelta(minutes=30),
+        )
+        for token, (booked_id, *_), (patient, *_) in zip(tokens, pairs, specs, strict=True)
+    )
+    Slot.objects.filter(pk__in=[booked_id for booked_id, *_ in pairs]).update(status=Slot.Status.BOOKED)
+    BookingLink.objects.filter(pk__in=[link.pk for link in links.values()]).update(status=BookingLink.Status.BOOKED)
+    return [
+        {
+            "token": token,
+            "dob": patient.date_of_birth.isoformat(),
+            "appointment": appointment.reference,
+            "slot": encode_reference(later_id, namespace="slot"),
+            "ip": addresses.take(),
+        }
+        for token, appointment, (_, later_id, *_), (patient, *_) in zip(tokens, appointments, pairs, specs, strict=True)
+    ]

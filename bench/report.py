@@ -24,6 +24,8 @@ END = "<!-- bench:figures:end -->"
 
 # The issue's budgets on a 2-core machine.
 P99_BUDGETS_MS = {"b_times": 50, "e_search": 50, "c_book": 60}
+# Issue 13: changing an appointment, through gunicorn like booking.
+P99_BUDGETS_MS["g_change"] = 60
 RACE_SLOTS = 20
 
 

@@ -46,6 +46,36 @@ class BookingBusy(BookingError):
     default_message = "We're very busy right now. Please wait a moment and try again."
 
 
+class AppointmentNotCurrent(BookingError):
+    """The appointment a form named is no longer the link's booked one: changed or cancelled meanwhile.
+
+    Another tab, a double submit, or the practice got there first; the page shows what is
+    booked now (if anything).
+    """
+
+    default_message = "This appointment has already been changed or cancelled."
+
+
+class AppointmentNotFound(BookingError):
+    """The form named an appointment this link never booked: a forged or mangled reference."""
+
+    default_message = "That appointment can't be found for this link."
+
+
+class ChangeNotAllowed(BookingError):
+    """The type's policy refuses the change or cancellation online now; `refused` says why.
+
+    `refused` is a booking.policy.NotOnline value (a str, as LinkNotBookable's state is:
+    booking.policy imports booking.models, which this module stays below).
+    """
+
+    default_message = "This appointment can't be changed or cancelled online."
+
+    def __init__(self, refused: str, message: str | None = None) -> None:
+        self.refused = refused
+        super().__init__(message)
+
+
 class OutcomeRefused(BookingError):
     """Attendance can't be recorded for this appointment (yet); the message says why."""
 

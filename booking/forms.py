@@ -1,5 +1,6 @@
-"""Booking's forms: the patient's date of birth (NHS.UK date input) and choice of a time; staff's
-sharing agreements, the Appointments page's filters and a cancellation on the patient's behalf."""
+"""Booking's forms: the patient's date of birth (NHS.UK date input), choice of a time and reason for
+cancelling; staff's sharing agreements, the Appointments page's filters and a cancellation on the
+patient's behalf."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from django.utils import timezone
 
 from booking.formats import LONDON
 from booking.models import (
+    PATIENT_CANCELLATION_REASONS,
     PRACTICE_CANCELLATION_REASONS,
     AppointmentType,
     CancellationReason,
@@ -112,6 +114,59 @@ def slot_id_from_reference(reference: str | None) -> int | None:
     if not reference or len(reference) > 32:
         return None
     return decode_reference(reference, namespace="slot")
+
+
+def appointment_id_from_reference(reference: str | None) -> int | None:
+    """The appointment's id for the reference in a form, or None for anything that isn't one."""
+    if not reference or len(reference) > 32:
+        return None
+    return decode_reference(reference, namespace="appointment")
+
+
+# What a patient may write when cancelling: the column's size (Appointment.cancellation_detail).
+CANCELLATION_DETAIL_LENGTH = 200
+
+
+class PatientCancelForm(forms.Form):
+    """Why the patient is cancelling: one of four reasons, and their own words for "Other reason".
+
+    The words are required only with "Other reason"; their box shows under it always (patient
+    pages have no script to reveal it), and words given with another reason are kept too.
+    """
+
+    reason = forms.ChoiceField(
+        label="Why are you cancelling?",
+        choices=[(reason.value, reason.label) for reason in PATIENT_CANCELLATION_REASONS],
+        widget=forms.RadioSelect,
+        error_messages={
+            "required": "Select why you are cancelling",
+            "invalid_choice": "Select why you are cancelling",
+        },
+    )
+    detail = forms.CharField(
+        label="Tell us the reason",
+        required=False,
+        strip=True,
+        max_length=CANCELLATION_DETAIL_LENGTH,
+        error_messages={"max_length": f"Reason must be {CANCELLATION_DETAIL_LENGTH} characters or fewer"},
+    )
+
+    error_messages = {"detail_required": "Enter the reason you are cancelling"}
+
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data
+        if cleaned.get("reason") == CancellationReason.OTHER and not cleaned.get("detail"):
+            self.add_error("detail", ValidationError(self.error_messages["detail_required"], code="detail_required"))
+        return cleaned
+
+    @property
+    def first_error(self) -> tuple[str, str] | None:
+        """(field, message) of the first problem, for the error summary's link."""
+        for name in ("reason", "detail"):
+            if self.errors.get(name):
+                return name, str(self.errors[name][0])
+        return None
 
 
 class SharingAgreementForm(forms.Form):

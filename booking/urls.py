@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from booking.views import outcomes, patient, staff
+from booking.views import manage, outcomes, patient, staff
 
 app_name = "booking"
 
@@ -19,7 +19,12 @@ urlpatterns = [
     path("b/<str:token>", patient.booking_link, name="link"),
     path("b/<str:token>/times", patient.times, name="times"),
     path("b/<str:token>/confirm", patient.confirm, name="confirm"),
-    path("b/<str:token>/booked", patient.booked, name="booked"),
+    path("b/<str:token>/booked", manage.booked, name="booked"),
+    path("b/<str:token>/cancel", manage.cancel, name="cancel"),
+    path("b/<str:token>/cancelled", manage.cancelled, name="cancelled"),
+    path("b/<str:token>/change", manage.change, name="change"),
+    path("b/<str:token>/change/confirm", manage.change_confirm, name="change_confirm"),
+    path("b/<str:token>/changed", manage.changed, name="changed"),
     path("b/<str:token>/appointment.ics", patient.appointment_ics, name="calendar"),
     # Whatever else starts /b/ gets the same "Link not found" page as an unknown token.
     re_path(r"^b/(?P<rest>[\s\S]*)\Z", patient.link_not_found, name="not_found"),

@@ -1,4 +1,6 @@
-"""The patient's pages: date of birth, times, confirm, booked, and the calendar file.
+"""The patient's pages: date of birth, times, confirm, and the calendar file.
+
+The booked page, and changing or cancelling from it, are in booking/views/manage.py.
 
 Opening a link (GET or HEAD) changes nothing but the "opened" record: phones, chat apps and
 mail scanners fetch links for previews. A signed cookie remembers which links the browser
@@ -266,6 +268,9 @@ def render_times(
     """The times page for `link` in `flow` (booking, unless told otherwise)."""
     flow = flow or booking_flow(token)
     slots = slot_times_available(link=link, now=timezone.now())
+    if flow.current is not None:
+        # The time already booked is shown as current, never offered (nor another clinician's slot at that start).
+        slots = [slot for slot in slots if slot.start != flow.current.slot.start]
     page = times_page(slots=slots, week=week, today=today_in_london())
     return render(
         request,
@@ -425,29 +430,6 @@ def _book(request: HttpRequest, link: BookingLink, *, token: str) -> HttpRespons
         response["Retry-After"] = "5"
         return response
     return redirect(reverse("booking:booked", kwargs={"token": token}))
-
-
-@never_cache
-@require_safe
-def booked(request: HttpRequest, token: str) -> HttpResponse:
-    link = _open_verified(request, token, allow=LinkState.BOOKED)
-    if isinstance(link, HttpResponse):
-        return link
-    appointment = booking_link_booked_appointment(link=link)
-    if appointment is None:
-        # Booked, then cancelled by the practice: the link has done its one booking.
-        return render(request, "booking/link_used.html", {"organisation": link.organisation}, status=410)
-    return render(
-        request,
-        "booking/booked.html",
-        {
-            "organisation": link.organisation,
-            "token": token,
-            "appointment": appointment,
-            "slot": appointment.slot,
-            "appointment_type": appointment.slot.appointment_type,
-        },
-    )
 
 
 @never_cache

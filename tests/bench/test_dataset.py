@@ -23,6 +23,7 @@ from booking.models import (
 )
 from booking.nhs_numbers import is_valid_nhs_number
 from booking.phones import is_uk_mobile
+from booking.references import decode_reference
 from messaging.models import Message
 
 SCALE = dataset.Scale(0.001)  # 2 organisations, 4 practitioners, 1,000 slots, 200 patients, 100 links
@@ -122,3 +123,16 @@ class TestTheDataSet:
         assert plan["search"]
         assert plan["send"]
         assert Slot.objects.filter(appointment_type_id=race["appointment_type_id"]).count() == RACE_SLOTS
+        # (g) Each change has its own booked link and its own free time, apart from the bookings'.
+        changes = plan["change"]
+        assert changes
+        targets = {item["slot"] for item in changes}
+        assert len(targets) == len(changes)
+        assert not targets & {item["slot"] for item in plan["book"]}
+        for item in changes:
+            appointment = Appointment.objects.select_related("booking_link").get(
+                pk=decode_reference(item["appointment"], namespace="appointment")
+            )
+            assert (appointment.status, appointment.booking_link.status) == ("booked", "booked")
+            assert appointment.booking_link.token_digest == hash_token(item["token"])
+            assert Slot.objects.get(pk=decode_reference(item["slot"], namespace="slot")).status == "free"

@@ -221,3 +221,86 @@ def test_a_lazy_load_on_a_patient_page_query_raises(practice):
     assert found.patient.date_of_birth  # joined: fine
     with pytest.raises(FieldFetchBlocked):
         _ = found.patient.organisation  # not joined through the patient: the pages use link.organisation
+
+
+# --- After booking: the appointment, cancelling and changing it ------------------------------
+
+
+def booked_client(link: BookingLink) -> Client:
+    """The patient's browser, verified, with the link's last free time booked (well before its cut-off)."""
+    client = verified_client(link)
+    last = encode_reference(slot_list_available(link=link)[-1].pk, namespace="slot")
+    assert client.post(f"/b/{link.token}/confirm", {"slot": last}).status_code == 302
+    return client
+
+
+def appointment_ref(link: BookingLink) -> str:
+    return Appointment.objects.get(booking_link=link, status="booked").reference
+
+
+@pytest.mark.parametrize("page", ["booked", "cancel", "change"])
+def test_the_appointment_and_its_cancel_and_change_pages_are_constant(
+    practice, django_assert_max_num_queries, tasks_only_enqueued, page
+):
+    def make_request():
+        link = new_link(practice)
+        client = booked_client(link)
+
+        def get():
+            response = client.get(f"/b/{link.token}/{page}")
+            assert response.status_code == 200, response.content.decode()[:300]
+
+        return get
+
+    assert_constant(practice, django_assert_max_num_queries, ceiling=4, make_request=make_request)
+
+
+def test_the_change_confirm_page_is_constant(practice, django_assert_max_num_queries, tasks_only_enqueued):
+    def make_request():
+        link = new_link(practice)
+        client = booked_client(link)
+        reference = slot_ref(link)
+
+        def get():
+            response = client.get(f"/b/{link.token}/change/confirm", {"slot": reference})
+            assert response.status_code == 200, response.content.decode()[:300]
+
+        return get
+
+    assert_constant(practice, django_assert_max_num_queries, ceiling=5, make_request=make_request)
+
+
+def test_cancelling_is_constant(
+    practice, django_assert_max_num_queries, django_capture_on_commit_callbacks, tasks_only_enqueued
+):
+    def make_request():
+        link = new_link(practice)
+        client = booked_client(link)
+        form = {"appointment": appointment_ref(link), "reason": "no_longer_needed"}
+
+        def cancel():
+            with django_capture_on_commit_callbacks(execute=True):
+                response = client.post(f"/b/{link.token}/cancel", form)
+            assert response.status_code == 302, response.content.decode()[:300]
+
+        return cancel
+
+    assert_constant(practice, django_assert_max_num_queries, ceiling=15, make_request=make_request)
+
+
+def test_changing_is_constant(
+    practice, django_assert_max_num_queries, django_capture_on_commit_callbacks, tasks_only_enqueued
+):
+    def make_request():
+        link = new_link(practice)
+        client = booked_client(link)
+        form = {"appointment": appointment_ref(link), "slot": slot_ref(link)}
+
+        def change():
+            with django_capture_on_commit_callbacks(execute=True):
+                response = client.post(f"/b/{link.token}/change/confirm", form)
+            assert response.status_code == 302, response.content.decode()[:300]
+
+        return change
+
+    assert_constant(practice, django_assert_max_num_queries, ceiling=14, make_request=make_request)

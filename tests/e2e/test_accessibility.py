@@ -95,6 +95,110 @@ def test_the_manager_pages_pass_axe(axe_page, practice):
     assert axe_violations(page) == [], "sharing with errors"
 
 
+def test_every_page_of_changing_and_cancelling_passes_axe_at_320_px(axe_page, practice):
+    from booking.appointments import appointment_book
+    from booking.models import AppointmentType, BookingLink, Slot
+    from tests.scenarios import make_link
+
+    page = axe_page
+    page.set_viewport_size({"width": 320, "height": 800})
+    found: dict[str, list[str]] = {}
+
+    def check(name: str) -> None:
+        found[name] = axe_violations(page)
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), f"{name}: scrolls sideways"
+
+    def booked_and_open() -> BookingLink:
+        link = make_link(practice)
+        free = Slot.objects.filter(appointment_type=practice.appointment_type, status="free").order_by("start")
+        appointment_book(link_id=link.pk, slot_id=free.first().pk)
+        page.goto(link.get_absolute_url())
+        page.get_by_label("Day", exact=True).fill("17")
+        page.get_by_label("Month", exact=True).fill("5")
+        page.get_by_label("Year", exact=True).fill("1980")
+        page.get_by_role("button", name="Continue").click()
+        expect(page.get_by_role("heading", name="Appointment booked")).to_be_visible()
+        return link
+
+    link = booked_and_open()
+    check("booked, with change and cancel")
+    page.get_by_role("link", name="Change appointment").click()
+    expect(page.get_by_role("heading", name="Choose a new time")).to_be_visible()
+    check("change: times")
+    page.get_by_role("button", name="Continue").click()
+    expect(page.get_by_role("alert")).to_be_visible()
+    check("change: times, nothing chosen")
+    page.get_by_role("radio").first.check()
+    page.get_by_role("button", name="Continue").click()
+    expect(page.get_by_role("button", name="Change appointment")).to_be_visible()
+    check("change: confirm")
+    confirm_url = page.url
+    page.get_by_role("button", name="Change appointment").click()
+    expect(page.get_by_role("heading", name="Appointment changed")).to_be_visible()
+    check("changed")
+    page.goto(confirm_url)  # the same time again: no longer available, the times with the error
+    expect(page.get_by_role("alert")).to_be_visible()
+    check("change: time gone")
+    page.go_back()
+    page.go_back()
+    page.reload()
+    page.get_by_role("radio").first.check()
+    page.get_by_role("button", name="Continue").click()
+    page.evaluate("document.querySelector('input[name=slot]').value = 'NOTAREALTIME'")
+    page.get_by_role("button", name="Change appointment").click()
+    expect(page.get_by_role("heading", name="That time cannot be booked")).to_be_visible()
+    check("change: forged time")
+
+    page.goto(f"/b/{link.token}/cancel")
+    check("cancel")
+    page.evaluate("document.querySelector('input[name=appointment]').value = 'NOTREAL'")
+    page.get_by_role("radio", name="I no longer need it").check()
+    page.get_by_role("button", name="Cancel appointment").click()
+    expect(page.get_by_role("heading", name="Appointment not found")).to_be_visible()
+    check("cancel: forged appointment")
+    page.goto(f"/b/{link.token}/cancel")
+    page.get_by_role("radio", name="Other reason").check()
+    page.get_by_role("button", name="Cancel appointment").click()
+    expect(page.get_by_role("alert")).to_be_visible()
+    check("cancel: with errors")
+    page.get_by_label("Tell us the reason").fill("Moving away")
+    page.get_by_role("button", name="Cancel appointment").click()
+    expect(page.get_by_role("heading", name="Appointment cancelled")).to_be_visible()
+    check("cancelled")
+    page.goto(link.get_absolute_url())
+    expect(page.get_by_role("heading", name="Appointment cancelled")).to_be_visible()
+    check("reopened after cancelling")
+
+    other = booked_and_open()
+    page.goto(f"/b/{other.token}/cancel")
+    second_tab = page.context.new_page()
+    second_tab.goto(f"/b/{other.token}/change")
+    second_tab.get_by_role("radio").first.check()
+    second_tab.get_by_role("button", name="Continue").click()
+    second_tab.get_by_role("button", name="Change appointment").click()
+    expect(second_tab.get_by_role("heading", name="Appointment changed")).to_be_visible()
+    second_tab.close()
+    page.get_by_role("radio", name="I no longer need it").check()
+    page.get_by_role("button", name="Cancel appointment").click()
+    expect(page.get_by_role("heading", name="This appointment has already been changed")).to_be_visible()
+    check("cancel from a tab left on the old appointment (409)")
+    page.goto(f"/b/{other.token}/booked")
+    check("booked after a change")
+
+    AppointmentType.objects.filter(pk=practice.appointment_type.pk).update(max_changes=0)
+    page.reload()
+    check("booked, changes used up")
+    page.goto(f"/b/{other.token}/change")
+    expect(page.get_by_role("heading", name="You cannot do this online")).to_be_visible()
+    check("change refused (403)")
+    AppointmentType.objects.filter(pk=practice.appointment_type.pk).update(online_changes_until_hours=24 * 28)
+    page.goto(f"/b/{other.token}/booked")
+    expect(page.get_by_text("less than 672 hours before")).to_be_visible()
+    check("booked, inside the cut-off")
+
+    assert {name: problems for name, problems in found.items() if problems} == {}
+
+
 @pytest.mark.parametrize("width", [320, 1100])
 def test_the_attendance_pages_pass_axe(axe_page, practice, width):
     StaffMembership.objects.filter(user=practice.user).update(role=StaffMembership.Role.MANAGER)
