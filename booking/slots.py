@@ -1,7 +1,10 @@
 """Slots: generating them from rotas, the changes staff make to them, and reading the free times.
 
 Which times a link offers is one rule, `Slot.objects.offered` (booking/models.py); the
-readers here shape its rows for the pages that show them.
+readers here shape its rows for the pages that show them. The patient's times pages read
+start times, not slots (`slot_starts_available`, `slot_starts_on_day`, `slot_days_available`):
+for a link without a practitioner one start offered by 20 clinicians is one choice, and
+`slot_claim` books any free slot the link offers at the chosen start.
 """
 
 from __future__ import annotations
@@ -12,7 +15,8 @@ from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from django.db import connection, models
-from django.db.models import QuerySet
+from django.db.models import Count, Min, QuerySet
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from booking.bank_holidays import is_bank_holiday, known_until
@@ -191,6 +195,108 @@ def slot_times_available(*, link: BookingLink, now: datetime | None = None, limi
         .values_list("pk", "start", "practitioner__name")
     )
     return [FreeTime(*row) for row in rows[:limit]]
+
+
+class FreeStart(NamedTuple):
+    """One start time the link offers: a slot to name it by, and how many clinicians are free then.
+
+    `pk` is the lowest-numbered free slot at that start (the choice's reference; `slot_claim`
+    tries it first), `practitioner_name` the alphabetically first of those free then, which is
+    the only one when `clinicians` is 1.
+    """
+
+    pk: int
+    start: datetime
+    clinicians: int
+    practitioner_name: str
+
+
+class FreeDay(NamedTuple):
+    day: date  # a London date
+    times: int  # how many different start times are free that day
+
+
+def london_midnight(day: date) -> datetime:
+    """The aware instant a London date begins (midnight always exists: the clocks change at 1am)."""
+    return datetime.combine(day, time(0), tzinfo=LONDON)
+
+
+def _starts(slots: QuerySet[Slot]) -> list[FreeStart]:
+    # GROUP BY start over the rows in start order: with a LIMIT, PostgreSQL walks the
+    # slot_free_by_type_location index and stops after enough starts (docs/benchmarks.md).
+    rows = (
+        slots.order_by()
+        .values("start")
+        .annotate(first_pk=Min("pk"), clinicians=Count("pk"), name=Min("practitioner__name"))
+        .order_by("start")
+        .values_list("first_pk", "start", "clinicians", "name")
+    )
+    return [FreeStart(*row) for row in rows]
+
+
+def slot_starts_available(*, link: BookingLink, now: datetime | None = None, limit: int = 31) -> list[FreeStart]:
+    """The link's first `limit` free start times, each once, earliest first. One query.
+
+    The times page asks for one more than fits on one page: fewer, and it lists them all;
+    that many, and it shows the first as "Next available" and the rest day by day.
+    """
+    return _starts(Slot.objects.offered_by(link, now=now or timezone.now()))[:limit]
+
+
+def slot_starts_on_day(*, link: BookingLink, day: date, now: datetime | None = None) -> list[FreeStart]:
+    """The link's free start times on one London date, each once, earliest first. One query."""
+    slots = Slot.objects.offered_by(link, now=now or timezone.now()).filter(
+        start__gte=london_midnight(day), start__lt=london_midnight(day + timedelta(days=1))
+    )
+    return _starts(slots)
+
+
+def slot_days_available(*, link: BookingLink, first: date, last: date, now: datetime | None = None) -> list[FreeDay]:
+    """The London dates in [first, last) on which the link has free times, with how many. One query.
+
+    Bounded by the dates asked for, so its cost is a fortnight's rows of the partial index
+    whatever the booking window; a time offered by several clinicians counts once.
+    """
+    rows = (
+        Slot.objects.offered_by(link, now=now or timezone.now())
+        .filter(start__gte=london_midnight(first), start__lt=london_midnight(last))
+        .annotate(day=TruncDate("start", tzinfo=LONDON))
+        .order_by()
+        .values("day")
+        .annotate(times=Count("start", distinct=True))
+        .order_by("day")
+        .values_list("day", "times")
+    )
+    return [FreeDay(*row) for row in rows]
+
+
+def slot_find_choice(*, link: BookingLink, slot_id: int, now: datetime | None = None) -> tuple[Slot, int] | None:
+    """One of the link's free times with its practitioner and location, and how many clinicians
+    are free at its start (it among them); or None. One query.
+
+    The confirm page names the chosen slot's practitioner when they are the only one free then,
+    and "the first available clinician" when several are: `slot_claim` may book any of them.
+    """
+    now = now or timezone.now()
+    same_start = (
+        Slot.objects.offered_by(link, now=now)
+        .filter(start=models.OuterRef("start"))
+        .order_by()
+        .values("start")
+        .annotate(count=Count("pk"))
+        .values("count")
+    )
+    slot = (
+        Slot.objects.offered_by(link, now=now)
+        .select_related("practitioner", "location")
+        .fetch_mode(models.FETCH_RAISE)
+        .annotate(clinicians=models.Subquery(same_start))
+        .filter(pk=slot_id)
+        .first()
+    )
+    if slot is None:
+        return None
+    return slot, slot.clinicians
 
 
 def slot_find_available(*, link: BookingLink, slot_id: int, now: datetime | None = None) -> Slot | None:
