@@ -43,9 +43,8 @@ from booking.references import encode_reference
 from booking.slots import (
     FreeDay,
     FreeStart,
-    slot_days_available,
     slot_find_choice,
-    slot_starts_available,
+    slot_starts_and_days,
     slot_starts_on_day,
 )
 
@@ -57,8 +56,9 @@ OPENED_COOKIE = "booking_opened"
 OPENED_REMEMBERED = 20
 # More free times than this and the times page shows the days first, then a day's times.
 ONE_PAGE_LIMIT = 30
-# The list of days shows a fortnight (two Monday-to-Sunday weeks) at a time.
-DAYS_PAGE = 14
+# The list of days shows a week (Monday to Sunday) at a time: a day's choices are one tap away,
+# and the query behind the list reads one week's rows (docs/benchmarks.md).
+DAYS_PAGE = 7
 PERIODS = ("Morning", "Afternoon", "Evening")
 
 # The pages for links that can't be used, whoever opens them. None of them says anything
@@ -207,7 +207,7 @@ class TimesPage:
     """What the times page shows, in one of three layouts.
 
     `list`: up to ONE_PAGE_LIMIT times, "Next available" then the rest by day, as radios.
-    `days`: "Next available", then the days with free times in a fortnight, as links.
+    `days`: "Next available", then the days with free times in a week, as links.
     `day`: one day's times as radios in `periods` (Morning, Afternoon, Evening).
     """
 
@@ -215,7 +215,7 @@ class TimesPage:
     next_available: SlotChoice | None = None
     days: list[Day] = field(default_factory=list)
     day_links: list[DayLink] = field(default_factory=list)
-    fortnight_label: str = ""
+    week_label: str = ""
     previous: PageLink | None = None
     next: PageLink | None = None
     day: date | None = None
@@ -236,7 +236,7 @@ class TimesPage:
 
 @dataclass(frozen=True)
 class TimesPosition:
-    """Where in the times pages a request is: a day's page, a fortnight of days, or the start.
+    """Where in the times pages a request is: a day's page, a week of days, or the start.
 
     `invalid` says a `day` was given that isn't a date (the page says so, with 400).
     """
@@ -256,7 +256,7 @@ def _parse_date(value: str | None) -> date | None:
 
 
 def times_position(request: HttpRequest) -> TimesPosition:
-    """The times page a request asks for: `day` (a day's page) or `from` (a fortnight of days).
+    """The times page a request asks for: `day` (a day's page) or `from` (the week of days from it).
 
     GET reads the query string (`?day=2026-12-07`, `?from=2026-12-07`); POST reads the form's
     `day` field first, so a booking that lost its race shows the same day again.
@@ -303,7 +303,7 @@ def times_list_page(*, starts: list[FreeStart], today: date) -> TimesPage:
 def times_days_page(
     *, first: FreeStart, monday: date, free_days: list[FreeDay], last_day: date, today: date
 ) -> TimesPage:
-    """Many times: "Next available", then the days with free times from `monday` for a fortnight."""
+    """Many times: "Next available", then the days with free times in the week from `monday`."""
     first_monday = _monday(first.start.astimezone(LONDON).date())
     page = TimesPage(
         layout="days",
@@ -312,7 +312,7 @@ def times_days_page(
             DayLink(iso=free.day.isoformat(), label=day_label(free.day, today=today), times=free.times)
             for free in free_days
         ],
-        fortnight_label=(
+        week_label=(
             f"{day_label(monday, today=today)} to {day_label(monday + timedelta(days=DAYS_PAGE - 1), today=today)}"
         ),
     )
@@ -372,16 +372,18 @@ def _times_page(link: BookingLink, position: TimesPosition, *, now: datetime) ->
             day=position.day, starts=slot_starts_on_day(link=link, day=position.day, now=now), today=today
         ), ""
     error = "Choose a day from the list" if position.invalid else ""
-    starts = slot_starts_available(link=link, now=now, limit=ONE_PAGE_LIMIT + 1)
-    if len(starts) <= ONE_PAGE_LIMIT:
-        return times_list_page(starts=starts, today=today), error
-    first_day = starts[0].start.astimezone(LONDON).date()
     _, latest = link.appointment_type.booking_window(now=now)
     last_day = latest.astimezone(LONDON).date()
-    monday = _monday(max(position.start_from or first_day, first_day))
-    if monday > last_day:
-        monday = _monday(last_day)
-    free_days = slot_days_available(link=link, first=monday, last=monday + timedelta(days=DAYS_PAGE), now=now)
+    week_of = min(position.start_from, last_day) if position.start_from else None
+    # One round trip: the first times, and the days of the week asked for (or the first free
+    # time's week), so the page costs the same whatever the window or the number of clinicians.
+    starts, free_days = slot_starts_and_days(
+        link=link, week_of=week_of, last=last_day + timedelta(days=1), now=now, limit=ONE_PAGE_LIMIT + 1
+    )
+    if len(starts) <= ONE_PAGE_LIMIT:
+        return times_list_page(starts=starts, today=today), error
+    first_free = starts[0].start.astimezone(LONDON).date()
+    monday = _monday(max(week_of, first_free) if week_of else first_free)
     page = times_days_page(first=starts[0], monday=monday, free_days=free_days, last_day=last_day, today=today)
     return page, error
 
@@ -398,7 +400,7 @@ def render_times(
     """The times page for `link` in `flow` (booking, unless told otherwise).
 
     Which page it shows comes from the request (`times_position`): `?day=YYYY-MM-DD` is that
-    London day's times; `?from=YYYY-MM-DD` a fortnight of days; neither, the first page (all
+    London day's times; `?from=YYYY-MM-DD` the week of days from it; neither, the first page (all
     the times when there are up to 30, else "Next available" and the days). Navigation links are
     `flow.times_url` plus `?day=` or `?from=`; the form goes to `flow.confirm_url` (GET) with
     the chosen `slot` and, on a day's page, a hidden `day`.

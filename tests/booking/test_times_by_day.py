@@ -107,24 +107,27 @@ class TestTheDays:
         assert day_links(response) == [day.isoformat() for day in clinic.days]
         assert text(response).count("12 times") == 5
 
-    def test_a_fortnight_at_a_time_with_previous_and_next(self, client):
-        clinic = make_clinic(clinicians=1, times=HOURLY[:4], days=clinic_weekdays(weeks=5))
+    def test_a_week_at_a_time_with_previous_and_next(self, client):
+        clinic = make_clinic(clinicians=1, times=HOURLY[:4], days=clinic_weekdays(weeks=3))
         link = make_clinic_link(clinic)
         client.post(link.get_absolute_url(), DOB)
         first = client.get(times_url(link))
-        assert day_links(first) == [day.isoformat() for day in clinic.days[:10]]
-        assert "Previous" not in text(first)
+        assert day_links(first) == [day.isoformat() for day in clinic.days[:5]]
+        assert 'rel="prev"' not in first.content.decode()
         following = re.search(r'href="([^"]*\?from=[0-9-]+)" rel="next"', first.content.decode()).group(1)
-        assert following == times_url(link, f"from={clinic.days[10].isoformat()}")
+        assert following == times_url(link, f"from={clinic.days[5].isoformat()}")
         second = client.get(following)
-        assert day_links(second) == [day.isoformat() for day in clinic.days[10:20]]
+        assert day_links(second) == [day.isoformat() for day in clinic.days[5:10]]
         assert 'rel="prev"' in second.content.decode()
         assert 'rel="next"' in second.content.decode()
-        third = client.get(times_url(link, f"from={clinic.days[20].isoformat()}"))
-        assert day_links(third) == [day.isoformat() for day in clinic.days[20:25]]
-        # The window is 200 days: Next goes on, to fortnights without times that say so.
+        # Any date in a week shows that week.
+        third = client.get(times_url(link, f"from={clinic.days[12].isoformat()}"))
+        assert day_links(third) == [day.isoformat() for day in clinic.days[10:15]]
+        # The window is 200 days: Next goes on, to weeks without times that say so.
         empty = client.get(re.search(r'href="([^"]*)" rel="next"', third.content.decode()).group(1))
-        assert "There are no free times in these two weeks" in text(empty)
+        assert "There are no free times this week" in text(empty)
+        # A week before the first free time shows the first free time's week.
+        assert day_links(client.get(times_url(link, "from=2000-01-03"))) == day_links(first)
 
     @pytest.mark.parametrize("junk", ["", "abc", "2026-13-45", "9" * 30, "1999-01-01", "3000-01-01"])
     def test_any_from_shows_a_fortnight_of_days(self, clinic_client, junk):
