@@ -367,13 +367,15 @@ def booking_flow(token: str) -> TimesFlow:
 def _times_page(link: BookingLink, position: TimesPosition, *, now: datetime) -> tuple[TimesPage, str]:
     """The page for `position`, and an error to show when the position was not a real day."""
     today = timezone.localdate(now, LONDON)
+    earliest, latest = link.appointment_type.booking_window(now=now)
+    first_day, last_day = earliest.astimezone(LONDON).date(), latest.astimezone(LONDON).date()
     if position.day is not None:
-        return times_day_page(
-            day=position.day, starts=slot_starts_on_day(link=link, day=position.day, now=now), today=today
-        ), ""
+        # A day outside the booking window has no times to read (and year 1 or 9999 can't be
+        # turned into instants at all).
+        inside = first_day <= position.day <= last_day
+        starts = slot_starts_on_day(link=link, day=position.day, now=now) if inside else []
+        return times_day_page(day=position.day, starts=starts, today=today), ""
     error = "Choose a day from the list" if position.invalid else ""
-    _, latest = link.appointment_type.booking_window(now=now)
-    last_day = latest.astimezone(LONDON).date()
     week_of = min(position.start_from, last_day) if position.start_from else None
     # One round trip: the first times, and the days of the week asked for (or the first free
     # time's week), so the page costs the same whatever the window or the number of clinicians.

@@ -129,7 +129,9 @@ class TestTheDays:
         # A week before the first free time shows the first free time's week.
         assert day_links(client.get(times_url(link, "from=2000-01-03"))) == day_links(first)
 
-    @pytest.mark.parametrize("junk", ["", "abc", "2026-13-45", "9" * 30, "1999-01-01", "3000-01-01"])
+    @pytest.mark.parametrize(
+        "junk", ["", "abc", "2026-13-45", "9" * 30, "1999-01-01", "3000-01-01", "0001-01-01", "9999-12-31"]
+    )
     def test_any_from_shows_a_fortnight_of_days(self, clinic_client, junk):
         response = clinic_client.get(times_url(clinic_client.link, f"from={junk}"))
         assert response.status_code == 200
@@ -186,7 +188,7 @@ class TestADay:
         Slot.objects.filter(start__gte=london_datetime(clinic.days[2], time(0))).filter(
             start__lt=london_datetime(clinic.days[3], time(0))
         ).update(status=Slot.Status.BOOKED)
-        for day in (clinic.days[2], clinic.days[0] - timedelta(days=2), date(2099, 1, 1)):
+        for day in (clinic.days[2], clinic.days[0] - timedelta(days=2), date(2099, 1, 1), date.min, date.max):
             response = clinic_client.get(times_url(clinic_client.link, f"day={day.isoformat()}"))
             assert response.status_code == 200
             assert "There are no free times on" in text(response)
