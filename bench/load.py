@@ -318,12 +318,13 @@ def run(plan: dict, *, base_url: str, concurrency: int, log: Callable[[str], Non
             browsers = []
             for item in group["patients"]:
                 patient = client(item["ip"])
+                _expect(patient.get(f"/b/{item['token']}"), (200,), "open link")  # the CSRF cookie
                 _expect(patient.post(f"/b/{item['token']}", _dob(item["dob"])), (302,), "date of birth")
                 browsers.append((item["token"], patient))
             rounds = [browsers[n % len(browsers)] for n in range(clinic["requests"])]
             for page, query in (("first", ""), ("day", f"?day={group['day']}")):
                 name = f"g_{kind}_{page}"
-                log(f"(g) {LABELS[name]}")
+                log(LABELS[name])
                 phases[name] = run_phase(
                     Phase(name), rounds, _clinic_page(query), concurrency=concurrency, warmup=warmup
                 )
