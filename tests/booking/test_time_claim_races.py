@@ -52,11 +52,13 @@ def patients_choosing_half_two(clinic: Clinic) -> tuple[list[Client], list[Booki
 
 
 @pytest.fixture
-def clinic() -> Clinic:
+def twenty_free_at_half_two() -> Clinic:
+    """Twenty clinicians, each free at 2pm, 2:30pm and 3pm on one day."""
     return make_clinic(clinicians=CLINICIANS, times=[time(14, 0), HALF_TWO, time(15, 0)])
 
 
-def test_fifty_patients_choosing_half_two_when_twenty_are_free_make_twenty_bookings(clinic):
+def test_fifty_patients_choosing_half_two_when_twenty_are_free_make_twenty_bookings(twenty_free_at_half_two):
+    clinic = twenty_free_at_half_two
     clients, links, chosen = patients_choosing_half_two(clinic)
     day = clinic.days[0].isoformat()
     form = {"slot": encode_reference(chosen.pk, namespace="slot"), "day": day}
@@ -84,8 +86,8 @@ def test_fifty_patients_choosing_half_two_when_twenty_are_free_make_twenty_booki
     assert "2:30pm" not in after
 
 
-def test_control_a_read_then_update_claim_hands_one_slot_to_several_patients(clinic, monkeypatch):
-    _, links, chosen = patients_choosing_half_two(clinic)
+def test_control_a_read_then_update_claim_hands_one_slot_to_several_patients(twenty_free_at_half_two, monkeypatch):
+    _, links, chosen = patients_choosing_half_two(twenty_free_at_half_two)
     claims: list[int] = []
 
     def read_then_update(*, link: BookingLink, slot_id: int, now: datetime | None = None) -> int | None:
