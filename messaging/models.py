@@ -1,5 +1,6 @@
-"""What staff send: message templates, and each message as a row before it is delivered; the ids of
-texts patients sent us (so a STOP or START acts once)."""
+"""What staff send: message templates, and each message as a row before it is delivered; the
+reminders sent before appointments; the ids of texts patients sent us (so a STOP or START acts
+once)."""
 
 from __future__ import annotations
 
@@ -209,3 +210,32 @@ class InboundText(models.Model):
 
     def __str__(self) -> str:
         return self.provider_message_id
+
+
+class Reminder(models.Model):
+    """One reminder of one kind (1, 3 or 7 days before) for one appointment: at most once.
+
+    The row is the promise that this reminder was dealt with; its message (when one was sent)
+    goes through the same delivery pipeline as any other.
+    """
+
+    class Kind(models.TextChoices):
+        ONE_DAY = "1d", "1 day before"
+        THREE_DAYS = "3d", "3 days before"
+        SEVEN_DAYS = "7d", "7 days before"
+
+    appointment = models.ForeignKey(Appointment, on_delete=models.PROTECT, related_name="reminders")
+    kind = models.CharField(max_length=2, choices=Kind.choices)
+    # When it was due to go (London wall-clock days before the start, moved into sending hours).
+    due_at = models.DateTimeField()
+    message = models.OneToOneField(Message, on_delete=models.PROTECT, null=True, blank=True, related_name="reminder")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["appointment", "kind"], name="reminder_once_per_kind"),
+            models.CheckConstraint(condition=Q(kind__in=["1d", "3d", "7d"]), name="reminder_kind_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.appointment}"
