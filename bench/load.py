@@ -36,13 +36,18 @@ LABELS = {
     "floor": "Floor: unknown link, 404 page, no SQL",
     "a_open": "(a) Open link (GET /b/&lt;token&gt;)",
     "a_dob": "(a) Date of birth (POST, correct)",
-    "b_times": "(b) Times page (weeks 1 and 2)",
+    "b_times": "(b) Times page (the first page and its first day)",
     "c_book": "(c) Book, uncontended (POST)",
     "d_race": "(d) 200 clients racing for 20 slots (POST)",
     "e_search": "(e) Staff patient search (htmx)",
     "f_send": "(f) Send message with link (POST)",
-    "g_change": "(g) Change appointment (POST)",
+    "h_change": "(h) Change appointment (POST)",
+    "g_any_first": "(g) 20 clinicians, any clinician: first times page",
+    "g_any_day": "(g) 20 clinicians, any clinician: a day's times",
+    "g_one_first": "(g) 20 clinicians, one practitioner: first times page",
+    "g_one_day": "(g) 20 clinicians, one practitioner: a day's times",
 }
+DAY_LINK = re.compile(rb'/times\?day=([0-9-]{10})"')
 
 
 # --- Statistics -------------------------------------------------------------------------------
@@ -69,6 +74,7 @@ class Sample:
     queries: int | None
     app_ms: float | None
     db_ms: float | None
+    size: int = 0
 
 
 @dataclass
@@ -109,6 +115,8 @@ class Phase:
             )
         if queries:
             result.update(queries_min=min(queries), queries_max=max(queries))
+        if self.samples:
+            result.update(bytes_max=max(sample.size for sample in self.samples))
         if app:
             result.update(app_p50=round(percentile(app, 50), 2), app_p99=round(percentile(app, 99), 2))
         if db:
@@ -138,6 +146,7 @@ class Response:
             queries=int(queries) if queries is not None else None,
             app_ms=float(timing["app"]) if "app" in timing else None,
             db_ms=float(timing["db"]) if "db" in timing else None,
+            size=len(self.body),
         )
 
 
@@ -263,8 +272,12 @@ def run(plan: dict, *, base_url: str, concurrency: int, log: Callable[[str], Non
 
     def times(pair: tuple[dict, Client], record: Record) -> None:
         token = pair[0]["token"]
-        record(_expect(pair[1].get(f"/b/{token}/times"), (200,), "times"))
-        record(_expect(pair[1].get(f"/b/{token}/times?week=1"), (200,), "times, next week"))
+        first = _expect(pair[1].get(f"/b/{token}/times"), (200,), "times")
+        record(first)
+        # Many times: the days first, then a day's page; few: one page, asked for again.
+        day = DAY_LINK.search(first.body)
+        query = f"?day={day.group(1).decode()}" if day else ""
+        record(_expect(pair[1].get(f"/b/{token}/times{query}"), (200,), "times, a day"))
 
     log("(b) times page")
     phases["b_times"] = run_phase(Phase("b_times"), patients, times, concurrency=concurrency, warmup=warmup)
@@ -297,6 +310,26 @@ def run(plan: dict, *, base_url: str, concurrency: int, log: Callable[[str], Non
     log("(d) race")
     phases["d_race"] = race(racers)
 
+    # (g) The many-clinicians clinic: the first page and a day's page, for any clinician and one.
+    clinic = plan.get("clinic")
+    if clinic:
+        for kind in ("any", "one"):
+            group = clinic[kind]
+            log(f"(g) many clinicians, {kind}: {len(group['patients'])} patients (getting ready)")
+            browsers = []
+            for item in group["patients"]:
+                patient = client(item["ip"])
+                _expect(patient.get(f"/b/{item['token']}"), (200,), "open link")  # the CSRF cookie
+                _expect(patient.post(f"/b/{item['token']}", _dob(item["dob"])), (302,), "date of birth")
+                browsers.append((item["token"], patient))
+            rounds = [browsers[n % len(browsers)] for n in range(clinic["requests"])]
+            for page, query in (("first", ""), ("day", f"?day={group['day']}")):
+                name = f"g_{kind}_{page}"
+                log(LABELS[name])
+                phases[name] = run_phase(
+                    Phase(name), rounds, _clinic_page(query), concurrency=concurrency, warmup=warmup
+                )
+
     # (e) and (f): reception staff, one signed-in browser per practice.
     log("(e) staff sign in")
     staff = [sign_in(client("127.0.0.1"), account) for account in plan["staff"]]
@@ -325,7 +358,7 @@ def run(plan: dict, *, base_url: str, concurrency: int, log: Callable[[str], Non
         warmup=warmup,
     )
     if "change" in plan:
-        phases["g_change"] = change_appointments(
+        phases["h_change"] = change_appointments(
             plan["change"], client, concurrency=concurrency, warmup=warmup, log=log
         )
     return {name: phase.summary() for name, phase in phases.items()}
@@ -339,7 +372,7 @@ def change_appointments(
     warmup: int,
     log: Callable[[str], None],
 ) -> Phase:
-    """(g) Patients who booked move their appointment to another time: the change's POST is measured."""
+    """(h) Patients who booked move their appointment to another time: the change's POST is measured."""
 
     def ready(item: dict) -> Client:
         patient = client(item["ip"])
@@ -349,12 +382,12 @@ def change_appointments(
         _expect(patient.get(f"/b/{token}/change/confirm?slot={item['slot']}"), (200,), "change confirm page")
         return patient
 
-    log(f"(g) change appointment: {len(items) - warmup} patients (getting ready)")
+    log(f"(h) change appointment: {len(items) - warmup} patients (getting ready)")
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
         changers = list(zip(items, pool.map(ready, items), strict=True))
-    log("(g) change appointment")
+    log("(h) change appointment")
     return run_phase(
-        Phase("g_change", expected=(302,)),
+        Phase("h_change", expected=(302,)),
         changers,
         lambda pair, record: record(
             _expect(
@@ -369,6 +402,15 @@ def change_appointments(
         concurrency=concurrency,
         warmup=warmup,
     )
+
+
+def _clinic_page(query: str) -> Callable[[tuple[str, Client], Record], None]:
+    """One look at a clinic link's times page (`query`: "" or "?day=...")."""
+
+    def look(pair: tuple[str, Client], record: Record) -> None:
+        record(_expect(pair[1].get(f"/b/{pair[0]}/times{query}"), (200,), "clinic times"))
+
+    return look
 
 
 def race(racers: list[tuple[dict, Client]]) -> Phase:

@@ -5,6 +5,11 @@ change nothing that matters, so any run can reuse them). Booking uses up a link 
 each run makes its own: links for uncontended bookings, each with a free slot of its own, and
 for the race a fresh flu clinic at the PCN hub with 20 slots and 200 links to them. Every new
 link is sent in a message, as real ones are (booking looks the message up to confirm).
+
+The many-clinicians clinic (issue 12: 20 practitioners on one type at one location, 26 weeks of
+10-minute slots Monday to Friday 08:00-18:00, 30% booked) is made once a week by the rotas'
+own slot generation and reused by the runs that week; each run gets new links to it, for any
+clinician and for one practitioner.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import random
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,15 +43,20 @@ from booking.models import (
     hash_token,
 )
 from booking.references import decode_reference, encode_reference
-from booking.slots import london_datetime
+from booking.slots import london_datetime, slot_starts_available, slots_generate_from_rota
 from messaging.models import Message
 
 # Requests per scenario at --requests 1.
-COUNTS = {"floor": 300, "open": 600, "book": 300, "search": 1000, "send": 300}
+COUNTS = {"floor": 300, "open": 600, "book": 300, "search": 1000, "send": 300, "clinic": 300}
 # Changing an appointment (its own entry: other scenarios' counts stay as they are).
 CHANGE_COUNT = 300
 # Booked this far ahead at least, so a change is well inside every type's online window.
 CHANGE_AHEAD = timedelta(hours=48)
+CLINIC_CLINICIANS = 20
+CLINIC_WEEKS = 26
+CLINIC_BOOKED_PERCENT = 30
+# Browsers per kind of clinic link; each looks at its pages many times.
+CLINIC_PATIENTS = 20
 RACE_SLOTS = 20
 RACE_CLIENTS = 200
 WARMUP = 20
@@ -69,9 +79,17 @@ def plan_path(directory: Path = BENCH_DIR) -> Path:
 
 
 def make_plan(
-    *, requests: float = 1.0, seed: int | None = None, now: datetime | None = None, directory: Path = BENCH_DIR
+    *,
+    requests: float = 1.0,
+    seed: int | None = None,
+    now: datetime | None = None,
+    directory: Path = BENCH_DIR,
+    clinic_weeks: int = CLINIC_WEEKS,
 ) -> dict:
-    """Make this run's fixtures in the database and return the plan (also written to plan.json)."""
+    """Make this run's fixtures in the database and return the plan (also written to plan.json).
+
+    `clinic_weeks` shortens the many-clinicians clinic for the bench's own tests.
+    """
     rng = random.Random(seed)
     now = now or timezone.now()
     counts = {name: max(1, round(count * requests)) for name, count in COUNTS.items()}
@@ -88,6 +106,7 @@ def make_plan(
             "staff": [{"username": username, "password": STAFF_PASSWORD} for username, _ in staff],
             "search": _search(staff, counts["search"] + WARMUP, rng),
             "send": _send(staff, counts["send"] + WARMUP, rng),
+            "clinic": _clinic(rng, now, addresses, requests=counts["clinic"] + WARMUP, weeks=clinic_weeks),
             "warmup": WARMUP,
         }
         plan["change"] = _change(
@@ -119,7 +138,9 @@ def _open(
     return [{"token": tokens[pk][0], "dob": tokens[pk][1], "ip": addresses.take()} for pk in chosen]
 
 
-def _mint_links(specs: list[tuple[Patient, int, int, int]], now: datetime) -> list[str]:
+def _mint_links(
+    specs: list[tuple[Patient, int, int, int]], now: datetime, *, practitioner_id: int | None = None
+) -> list[str]:
     """Links (patient, type id, location id, owner org id) sent in messages; returns their tokens."""
     tokens = [secrets.token_urlsafe(16) for _ in specs]
     staff_by_org = dict(StaffMembership.objects.values_list("organisation_id", "user_id"))
@@ -130,6 +151,7 @@ def _mint_links(specs: list[tuple[Patient, int, int, int]], now: datetime) -> li
             patient=patient,
             appointment_type_id=type_id,
             location_id=location_id,
+            practitioner_id=practitioner_id,
             expires_at=now + timedelta(days=14),
             created_by_id=staff_by_org[patient.organisation_id],
             created_at=now - timedelta(hours=1),
@@ -256,6 +278,72 @@ def _race(rng: random.Random, now: datetime, addresses: _Addresses) -> dict:
             for n, (token, patient) in enumerate(zip(tokens, chosen, strict=True))
         ],
     }
+
+
+def _clinic_type(hub: Organisation, location_id: int, monday: date, weeks: int) -> AppointmentType:
+    """The week's many-clinicians clinic at the hub, made by its rotas on first use, then reused."""
+    name = f"Bench clinic from {monday.isoformat()}: {CLINIC_CLINICIANS} clinicians, {weeks} weeks"
+    existing = AppointmentType.objects.filter(organisation=hub, name=name).first()
+    if existing is not None:
+        return existing
+    kind = AppointmentType.objects.create(
+        organisation=hub, name=name, duration_minutes=10, minimum_notice_hours=1, maximum_days_ahead=7 * weeks
+    )
+    for agreement in SharingAgreement.objects.in_force().filter(host=hub):
+        agreement.appointment_types.add(kind)
+    last = monday + timedelta(weeks=weeks, days=-1)
+    for n in range(CLINIC_CLINICIANS):
+        clinician = Practitioner.objects.create(organisation=hub, name=f"Dr Bench {n + 1:02d} ({monday:%d %b})")
+        clinician.locations.add(location_id)
+        rota = Rota.objects.create(
+            practitioner=clinician,
+            location_id=location_id,
+            appointment_type=kind,
+            weekdays=[0, 1, 2, 3, 4],
+            start_time=time(8, 0),
+            end_time=time(18, 0),
+            slot_minutes=10,
+            valid_from=monday,
+            valid_until=last,
+        )
+        slots_generate_from_rota(rota=rota, start_date=monday, end_date=last)
+    # Staff booked 30% by phone: which ones, fixed by the slot's id so every run sees the same.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE booking_slot SET status = %s WHERE appointment_type_id = %s AND id %% 10 < %s",
+            [Slot.Status.BOOKED, kind.pk, CLINIC_BOOKED_PERCENT // 10],
+        )
+    return kind
+
+
+def _clinic(rng: random.Random, now: datetime, addresses: _Addresses, *, requests: int, weeks: int) -> dict:
+    """Links to the many-clinicians clinic: for any clinician and for one, and the day to look at."""
+    hub = Organisation.objects.filter(kind=Organisation.Kind.HUB).first()
+    location = hub.locations.order_by("pk").first() if hub else None
+    if hub is None or location is None:
+        raise RuntimeError("The data set has no PCN hub with a location: rebuild it (--rebuild).")
+    today = timezone.localdate(now)
+    kind = _clinic_type(hub, location.pk, today - timedelta(days=today.weekday()), weeks)
+    clinician = Practitioner.objects.filter(rotas__appointment_type=kind).order_by("pk").first()
+    patients = [patient for group in _patients_by_org(rng, per_org=CLINIC_PATIENTS).values() for patient in group]
+    plan: dict = {"requests": requests, "appointment_type_id": kind.pk}
+    for name, practitioner_id in (("any", None), ("one", clinician.pk if clinician else None)):
+        chosen = rng.sample(patients, CLINIC_PATIENTS)
+        tokens = _mint_links(
+            [(patient, kind.pk, location.pk, hub.pk) for patient in chosen], now, practitioner_id=practitioner_id
+        )
+        link = BookingLink.objects.get(token_digest=hash_token(tokens[0]))
+        first = slot_starts_available(link=link, now=now, limit=1)
+        # The day of the next available time: a whole day of the clinic's times.
+        day = timezone.localdate(first[0].start) if first else today
+        plan[name] = {
+            "day": day.isoformat(),
+            "patients": [
+                {"token": token, "dob": patient.date_of_birth.isoformat(), "ip": addresses.take()}
+                for token, patient in zip(tokens, chosen, strict=True)
+            ],
+        }
+    return plan
 
 
 def _search(staff: list[tuple[str, int]], count: int, rng: random.Random) -> list[dict]:

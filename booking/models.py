@@ -400,14 +400,24 @@ class SlotQuerySet(models.QuerySet):
         return slots if taken_too else slots.free()
 
     def offered_by(self, link: BookingLink, *, now: datetime, taken_too: bool = False) -> SlotQuerySet:
-        """The times `link` offers at `now` (see `offered`). Reads `link.appointment_type`."""
-        return self.offered(
+        """The times `link` offers at `now` (see `offered`). Reads `link.appointment_type`.
+
+        A booked link offers times to change to: never the start time it has booked (nor another
+        clinician's slot at that start), which its pages show as the current appointment.
+        """
+        slots = self.offered(
             appointment_type=link.appointment_type,
             location_id=link.location_id,
             practitioner_id=link.practitioner_id,
             now=now,
             taken_too=taken_too,
         )
+        if link.status == BookingLink.Status.BOOKED:
+            booked_start = Appointment.objects.filter(booking_link_id=link.pk, status=Appointment.Status.BOOKED).values(
+                "slot__start"
+            )
+            slots = slots.exclude(start__in=models.Subquery(booked_start))
+        return slots
 
 
 class Slot(models.Model):

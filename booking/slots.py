@@ -1,7 +1,10 @@
 """Slots: generating them from rotas, the changes staff make to them, and reading the free times.
 
 Which times a link offers is one rule, `Slot.objects.offered` (booking/models.py); the
-readers here shape its rows for the pages that show them.
+readers here shape its rows for the pages that show them. The patient's times pages read
+start times, not slots (`slot_starts_available`, `slot_starts_on_day`, `slot_days_available`):
+for a link without a practitioner one start offered by 20 clinicians is one choice, and
+`slot_claim` books any free slot the link offers at the chosen start.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from django.db import connection, models
-from django.db.models import QuerySet
+from django.db.models import Count, Min, QuerySet
 from django.utils import timezone
 
 from booking.bank_holidays import is_bank_holiday, known_until
@@ -191,6 +194,168 @@ def slot_times_available(*, link: BookingLink, now: datetime | None = None, limi
         .values_list("pk", "start", "practitioner__name")
     )
     return [FreeTime(*row) for row in rows[:limit]]
+
+
+class FreeStart(NamedTuple):
+    """One start time the link offers: a slot to name it by, and how many clinicians are free then.
+
+    `pk` is the lowest-numbered free slot at that start (the choice's reference; `slot_claim`
+    tries it first), `practitioner_name` the alphabetically first of those free then, which is
+    the only one when `clinicians` is 1.
+    """
+
+    pk: int
+    start: datetime
+    clinicians: int
+    practitioner_name: str
+
+
+class FreeDay(NamedTuple):
+    day: date  # a London date
+    times: int  # how many different start times are free that day
+
+
+def london_midnight(day: date) -> datetime:
+    """The aware instant a London date begins (midnight always exists: the clocks change at 1am)."""
+    return datetime.combine(day, time(0), tzinfo=LONDON)
+
+
+def _starts_query(slots: QuerySet[Slot]) -> QuerySet:
+    # GROUP BY start over the rows in start order: with a LIMIT, PostgreSQL walks the
+    # slot_free_by_type_location index and stops after enough starts (docs/benchmarks.md).
+    return (
+        slots.order_by()
+        .values("start")
+        .annotate(first_pk=Min("pk"), clinicians=Count("pk"), name=Min("practitioner__name"))
+        .order_by("start")
+        .values_list("first_pk", "start", "clinicians", "name")
+    )
+
+
+def _starts(slots: QuerySet[Slot], limit: int | None = None) -> list[FreeStart]:
+    rows = _starts_query(slots)
+    return [FreeStart(*row) for row in (rows[:limit] if limit is not None else rows)]
+
+
+def slot_starts_available(*, link: BookingLink, now: datetime | None = None, limit: int = 31) -> list[FreeStart]:
+    """The link's first `limit` free start times, each once, earliest first. One query.
+
+    The times page asks for one more than fits on one page: fewer, and it lists them all;
+    that many, and it shows the first as "Next available" and the rest day by day.
+    """
+    return _starts(Slot.objects.offered_by(link, now=now or timezone.now()), limit)
+
+
+def slot_starts_on_day(*, link: BookingLink, day: date, now: datetime | None = None) -> list[FreeStart]:
+    """The link's free start times on one London date, each once, earliest first. One query."""
+    slots = Slot.objects.offered_by(link, now=now or timezone.now()).filter(
+        start__gte=london_midnight(day), start__lt=london_midnight(day + timedelta(days=1))
+    )
+    return _starts(slots)
+
+
+def _starts_between(*, link: BookingLink, first: date, last: date, now: datetime) -> QuerySet:
+    """The link's free start times from London date `first` up to (not including) `last`, once each."""
+    return (
+        Slot.objects.offered_by(link, now=now)
+        .filter(start__gte=london_midnight(first), start__lt=london_midnight(last))
+        .order_by()
+        .values("start")
+        .annotate(slots=Count("pk"))
+        .values("start")
+    )
+
+
+# The days' counts from the start times: the inner query walks the partial index in start order
+# and groups as it goes (no sort), the outer one counts a few hundred starts per London date.
+_DAYS_SQL = (
+    "SELECT (start AT TIME ZONE 'Europe/London')::date AS day, count(*) AS times FROM ({starts}) AS starts GROUP BY 1"
+)
+
+
+def slot_days_available(*, link: BookingLink, first: date, last: date, now: datetime | None = None) -> list[FreeDay]:
+    """The London dates in [first, last) on which the link has free times, with how many. One query.
+
+    Bounded by the dates asked for, so its cost is a week's rows of the partial index whatever
+    the booking window; a time offered by several clinicians counts once.
+    """
+    sql, params = _starts_between(link=link, first=first, last=last, now=now or timezone.now()).query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(_DAYS_SQL.format(starts=sql), params)
+        return sorted(FreeDay(*row) for row in cursor.fetchall())
+
+
+def slot_starts_and_days(
+    *, link: BookingLink, week_of: date | None, last: date, now: datetime | None = None, limit: int = 31
+) -> tuple[list[FreeStart], list[FreeDay]]:
+    """The link's first `limit` start times, and the days of one week with how many times each
+    has: the week (Monday to Sunday, London) of `week_of` or of the first free time, whichever
+    is later, ending by London date `last`. One query.
+
+    The first times page needs both: the first times tell "all on one page" from "days first"
+    and give the next available; the week's days are the choices under it. Both halves are the
+    readers above, built from `Slot.objects.offered_by`; the week's bounds are worked out in
+    the statement from the first free time, so PostgreSQL walks the partial index twice, for
+    the first times and for that week's rows, whatever the booking window (docs/benchmarks.md).
+    """
+    now = now or timezone.now()
+    offered = Slot.objects.offered_by(link, now=now)
+    first_sql, first_params = _starts_query(offered)[:limit].query.sql_with_params()
+    starts_sql, starts_params = (
+        (offered.filter(start__lt=london_midnight(last)).order_by().values("start").annotate(slots=Count("pk")))
+        .values("start")
+        .query.sql_with_params()
+    )
+    sql = f"""
+        WITH firsts AS ({first_sql}),
+        monday AS (
+            SELECT day - (extract(isodow FROM day)::int - 1) AS day FROM (
+                SELECT GREATEST(%s::date, (SELECT (min(start) AT TIME ZONE 'Europe/London')::date FROM firsts)) AS day
+            ) AS anchor
+        )
+        SELECT first_pk, start, clinicians, name, NULL::date, NULL::bigint FROM firsts
+        UNION ALL
+        SELECT NULL, NULL, NULL, NULL, (start AT TIME ZONE 'Europe/London')::date, count(*)
+        FROM ({starts_sql}) AS starts
+        WHERE start >= (SELECT day::timestamp AT TIME ZONE 'Europe/London' FROM monday)
+          AND start < (SELECT (day + 7)::timestamp AT TIME ZONE 'Europe/London' FROM monday)
+        GROUP BY 5
+    """  # noqa: S608 -- the two halves are the ORM's own SQL; every value is a parameter
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*first_params, week_of, *starts_params])
+        rows = cursor.fetchall()
+    starts = sorted((FreeStart(*row[:4]) for row in rows if row[4] is None), key=lambda start: start.start)
+    days = sorted(FreeDay(row[4], row[5]) for row in rows if row[4] is not None)
+    return starts, days
+
+
+def slot_find_choice(*, link: BookingLink, slot_id: int, now: datetime | None = None) -> tuple[Slot, int] | None:
+    """One of the link's free times with its practitioner and location, and how many clinicians
+    are free at its start (it among them); or None. One query.
+
+    The confirm page names the chosen slot's practitioner when they are the only one free then,
+    and "the first available clinician" when several are: `slot_claim` may book any of them.
+    """
+    now = now or timezone.now()
+    same_start = (
+        Slot.objects.offered_by(link, now=now)
+        .filter(start=models.OuterRef("start"))
+        .order_by()
+        .values("start")
+        .annotate(count=Count("pk"))
+        .values("count")
+    )
+    slot = (
+        Slot.objects.offered_by(link, now=now)
+        .select_related("practitioner", "location")
+        .fetch_mode(models.FETCH_RAISE)
+        .annotate(clinicians=models.Subquery(same_start))
+        .filter(pk=slot_id)
+        .first()
+    )
+    if slot is None:
+        return None
+    return slot, slot.clinicians
 
 
 def slot_find_available(*, link: BookingLink, slot_id: int, now: datetime | None = None) -> Slot | None:

@@ -6,8 +6,8 @@ over them are in tests/conftest.py (and the booking folder's link in tests/booki
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
 
 from django.db import transaction
 from django.utils import timezone
@@ -26,6 +26,7 @@ from booking.models import (
     Slot,
 )
 from booking.signals import appointment_changed
+from booking.slots import london_datetime
 from messaging.models import Message
 from messaging.texts import message_text
 from tests.factories import (
@@ -114,6 +115,86 @@ def make_hub(practice: Practice) -> Hub:
     return Hub(organisation, agreement, appointment_type, location, other_location, practitioner)
 
 
+@dataclass
+class Clinic:
+    """A hub clinic run by many clinicians: one type at one location, the same times for each."""
+
+    organisation: Organisation
+    appointment_type: AppointmentType
+    location: Location
+    practitioners: list[Practitioner]
+    patient: Patient
+    days: list[date] = field(default_factory=list)
+
+
+def clinic_times(start: time = time(8, 0), end: time = time(18, 0), minutes: int = 10) -> list[time]:
+    """London wall-clock start times from `start` up to `end`, every `minutes`."""
+    moment = datetime.combine(date.min, start)
+    last = datetime.combine(date.min, end)
+    times = []
+    while moment < last:
+        times.append(moment.time())
+        moment += timedelta(minutes=minutes)
+    return times
+
+
+def clinic_weekdays(*, weeks: int, after: date | None = None) -> list[date]:
+    """Monday to Friday for `weeks` weeks from the Monday after `after` (today in London)."""
+    today = after or timezone.localdate()
+    monday = today + timedelta(days=7 - today.weekday())
+    return [monday + timedelta(weeks=week, days=day) for week in range(weeks) for day in range(5)]
+
+
+def make_clinic(
+    *,
+    clinicians: int = 20,
+    days: list[date] | None = None,
+    times: list[time] | None = None,
+    maximum_days_ahead: int = 200,
+) -> Clinic:
+    """A PCN hub's clinic: `clinicians` practitioners, each with a free slot at every time of
+    every day (London wall-clock times), at one location for one self-bookable type. Bulk made."""
+    organisation = OrganisationFactory(name="Northgate PCN Hub", kind=Organisation.Kind.HUB)
+    location = LocationFactory(organisation=organisation, name="Northgate Health Centre")
+    appointment_type = AppointmentTypeFactory(
+        organisation=organisation,
+        name="GP appointment",
+        minimum_notice_hours=1,
+        maximum_days_ahead=maximum_days_ahead,
+    )
+    practitioners = [
+        PractitionerFactory(organisation=organisation, name=f"Dr Clinician {n:02d}") for n in range(clinicians)
+    ]
+    days = days if days is not None else clinic_weekdays(weeks=1)
+    length = timedelta(minutes=appointment_type.duration_minutes)
+    starts = [moment for day in days for wall in times or clinic_times() if (moment := london_datetime(day, wall))]
+    Slot.objects.bulk_create(
+        Slot(
+            practitioner=practitioner,
+            location=location,
+            appointment_type=appointment_type,
+            start=start,
+            end=start + length,
+        )
+        for practitioner in practitioners
+        for start in starts
+    )
+    patient = PatientFactory(organisation=organisation, first_name="Amelia", last_name="Jones")
+    return Clinic(organisation, appointment_type, location, practitioners, patient, days)
+
+
+def make_clinic_link(
+    clinic: Clinic, *, practitioner: Practitioner | None = None, patient: Patient | None = None
+) -> BookingLink:
+    """An active link to the clinic's type and location, for any clinician unless one is given."""
+    return BookingLinkFactory(
+        patient=patient or clinic.patient,
+        appointment_type=clinic.appointment_type,
+        location=clinic.location,
+        practitioner=practitioner,
+    )
+
+
 def text_as_sent(message: Message) -> str:
     """The text the patient receives, link included: the stored body shows it as a placeholder.
 
@@ -136,6 +217,11 @@ def book_at(
     """A booked appointment at `start` (past or future) in a slot of its own: by staff, or
     through a link when `through_link`; booked at `booked_at` (a week before `start` unless said)."""
     practitioner = practitioner or practice.practitioner
+    # make_practice's free slots lie two days from the real now, which a fixed `start` can meet:
+    # a clinician is in one place at a time (the database's exclusion constraint), so they go.
+    Slot.objects.filter(
+        practitioner=practitioner, status=Slot.Status.FREE, start__lt=start + timedelta(minutes=10), end__gt=start
+    ).delete()
     slot = SlotFactory(
         practitioner=practitioner,
         location=location or practice.location,

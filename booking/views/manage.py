@@ -53,15 +53,15 @@ from booking.http import client_ip
 from booking.links import LinkState
 from booking.models import Appointment, BookingLink, CancellationReason, CancellationSource, Slot
 from booking.policy import appointment_online_policy
-from booking.slots import FreeTime, slot_find_available
+from booking.slots import FreeStart, slot_find_choice
 from booking.views.patient import (
     STATE_PAGES,
     TimesFlow,
     _choice,
     _open_verified,
     _state_page,
-    _week_param,
     render_times,
+    times_position,
 )
 
 # Why a change can't be made when the link can no longer book another time.
@@ -300,9 +300,7 @@ def change(request: HttpRequest, token: str) -> HttpResponse:
     appointment = _changeable(request, link, token=token)
     if isinstance(appointment, HttpResponse):
         return appointment
-    return render_times(
-        request, link, token=token, flow=change_flow(token, appointment), week=_week_param(request.GET.get("week"))
-    )
+    return render_times(request, link, token=token, flow=change_flow(token, appointment))
 
 
 @never_cache
@@ -321,8 +319,8 @@ def change_confirm(request: HttpRequest, token: str) -> HttpResponse:
     slot_id = slot_id_from_reference(request.GET.get("slot"))
     if slot_id is None:
         return render_times(request, link, token=token, flow=flow, error="Choose a time")
-    slot = slot_find_available(link=link, slot_id=slot_id)
-    if slot is None or slot.start == appointment.slot.start:
+    found = slot_find_choice(link=link, slot_id=slot_id)
+    if found is None or found[0].start == appointment.slot.start:
         return render_times(
             request,
             link,
@@ -331,8 +329,23 @@ def change_confirm(request: HttpRequest, token: str) -> HttpResponse:
             error="Sorry, that time is no longer available. Choose another time.",
             status=409,
         )
-    choice = _choice(FreeTime(slot.pk, slot.start, slot.practitioner.name), today_in_london())
-    return render(request, "booking/change_confirm.html", _context(link, token, appointment, new=slot, choice=choice))
+    slot, clinicians = found
+    choice = _choice(FreeStart(slot.pk, slot.start, clinicians, slot.practitioner.name), today_in_london())
+    position = times_position(request)
+    return render(
+        request,
+        "booking/change_confirm.html",
+        _context(
+            link,
+            token,
+            appointment,
+            new=slot,
+            choice=choice,
+            # Several clinicians free at that start: the change takes whichever is still free.
+            first_available=clinicians > 1,
+            day=position.day.isoformat() if position.day else "",
+        ),
+    )
 
 
 def _change(request: HttpRequest, link: BookingLink, *, token: str) -> HttpResponse:

@@ -42,7 +42,13 @@ from booking.links import (
 )
 from booking.models import Appointment, BookingLink
 from booking.references import encode_reference
-from booking.slots import FreeTime, slot_find_available, slot_times_available
+from booking.slots import (
+    FreeDay,
+    FreeStart,
+    slot_find_choice,
+    slot_starts_and_days,
+    slot_starts_on_day,
+)
 
 VERIFIED_SESSION_KEY = "booking_verified_links"
 VERIFIED_IDLE = timedelta(minutes=30)
@@ -50,8 +56,12 @@ VERIFIED_REFRESH = timedelta(minutes=1)
 # The cookie naming the links this browser has opened (their opens already audited), the latest few.
 OPENED_COOKIE = "booking_opened"
 OPENED_REMEMBERED = 20
-# More free times than this and the times page shows a week at a time.
+# More free times than this and the times page shows the days first, then a day's times.
 ONE_PAGE_LIMIT = 30
+# The list of days shows a week (Monday to Sunday) at a time: a day's choices are one tap away,
+# and the query behind the list reads one week's rows (docs/benchmarks.md).
+DAYS_PAGE = 7
+PERIODS = ("Morning", "Afternoon", "Evening")
 
 # The pages for links that can't be used, whoever opens them. None of them says anything
 # about the patient, so they show before the date of birth.
@@ -163,6 +173,8 @@ def _after_verification_url(token: str, state: LinkState) -> str:
 
 @dataclass(frozen=True)
 class SlotChoice:
+    """One time to choose: the slot that names it, how it reads, and who (when only one is free then)."""
+
     reference: str
     time: str
     day: str
@@ -175,63 +187,161 @@ class Day:
     choices: list[SlotChoice] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class DayLink:
+    """A day with free times, in the list of days: where it goes and how many times it has."""
+
+    iso: str
+    label: str
+    times: int
+
+
+@dataclass(frozen=True)
+class PageLink:
+    """Previous or Next in the list of days: the `from` date it goes to and how it reads."""
+
+    iso: str
+    label: str
+
+
 @dataclass
 class TimesPage:
-    next_available: SlotChoice | None
-    days: list[Day]
+    """What the times page shows, in one of three layouts.
+
+    `list`: up to ONE_PAGE_LIMIT times, "Next available" then the rest by day, as radios.
+    `days`: "Next available", then the days with free times in a week, as links.
+    `day`: one day's times as radios in `periods` (Morning, Afternoon, Evening).
+    """
+
+    layout: str
+    next_available: SlotChoice | None = None
+    days: list[Day] = field(default_factory=list)
+    day_links: list[DayLink] = field(default_factory=list)
     week_label: str = ""
-    previous_week: int | None = None
-    next_week: int | None = None
-    previous_label: str = ""
-    next_label: str = ""
+    previous: PageLink | None = None
+    next: PageLink | None = None
+    day: date | None = None
+    day_label: str = ""
+    periods: list[Day] = field(default_factory=list)
+    other_days_from: str = ""
+
+    @property
+    def first_choice_id(self) -> str:
+        """The id of the first radio, for the error summary's link."""
+        if self.next_available is not None:
+            return "slot-next"
+        for period in self.periods:
+            if period.choices:
+                return f"slot-{period.choices[0].reference}"
+        return ""
 
 
-def _choice(slot: FreeTime, today: date, *, day: str | None = None) -> SlotChoice:
+@dataclass(frozen=True)
+class TimesPosition:
+    """Where in the times pages a request is: a day's page, a week of days, or the start.
+
+    `invalid` says a `day` was given that isn't a date (the page says so, with 400).
+    """
+
+    day: date | None = None
+    start_from: date | None = None
+    invalid: bool = False
+
+
+def _parse_date(value: str | None) -> date | None:
+    if not value or len(value) != 10:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def times_position(request: HttpRequest) -> TimesPosition:
+    """The times page a request asks for: `day` (a day's page) or `from` (the week of days from it).
+
+    GET reads the query string (`?day=2026-12-07`, `?from=2026-12-07`); POST reads the form's
+    `day` field first, so a booking that lost its race shows the same day again.
+    """
+    data = request.POST if request.method == "POST" else request.GET
+    raw_day = data.get("day") or request.GET.get("day")
+    day = _parse_date(raw_day)
+    return TimesPosition(
+        day=day,
+        start_from=_parse_date(request.GET.get("from")),
+        invalid=bool(raw_day) and day is None,
+    )
+
+
+def _choice(slot: FreeStart, today: date, *, day: str | None = None) -> SlotChoice:
     return SlotChoice(
         reference=encode_reference(slot.pk, namespace="slot"),
         time=time_of_day(slot.start),
         day=day_label(slot.start, today=today) if day is None else day,
-        practitioner=slot.practitioner_name,
+        # Several free then: the patient gets the first free clinician, so no name is promised.
+        practitioner=slot.practitioner_name if slot.clinicians == 1 else "",
     )
 
 
-def _week_param(value: str | None) -> int:
-    try:
-        return max(0, int(value or 0))
-    except (TypeError, ValueError):
-        return 0
+def _monday(day: date) -> date:
+    return day - timedelta(days=day.weekday())
 
 
-def times_page(*, slots: list[FreeTime], week: int, today: date) -> TimesPage:
-    """The earliest time on its own, then the rest by London day, a week at a time when there are many."""
-    if not slots:
-        return TimesPage(next_available=None, days=[])
-    rest = slots[1:]
-    # A busy link offers hundreds of times: each is converted to London time once, and each
-    # day's label is made once.
-    local_days = [slot.start.astimezone(LONDON).date() for slot in rest]
-    page = TimesPage(next_available=_choice(slots[0], today), days=[])
-    chosen = list(zip(rest, local_days, strict=True))
-    if len(rest) > ONE_PAGE_LIMIT:
-        # Only weeks (Monday to Sunday) that have times, so Next never lands on an empty week.
-        weeks = sorted({day - timedelta(days=day.weekday()) for day in set(local_days)})
-        week = min(week, len(weeks) - 1)
-        monday = weeks[week]
-        chosen = [(slot, day) for slot, day in chosen if monday <= day < monday + timedelta(days=7)]
-        page.week_label = f"{day_label(monday, today=today)} to {day_label(monday + timedelta(days=6), today=today)}"
-        if week > 0:
-            page.previous_week = week - 1
-            page.previous_label = f"Week of {day_label(weeks[week - 1], today=today)}"
-        if week < len(weeks) - 1:
-            page.next_week = week + 1
-            page.next_label = f"Week of {day_label(weeks[week + 1], today=today)}"
+def times_list_page(*, starts: list[FreeStart], today: date) -> TimesPage:
+    """Up to ONE_PAGE_LIMIT times: the earliest on its own, then the rest by London day."""
+    if not starts:
+        return TimesPage(layout="list")
+    page = TimesPage(layout="list", next_available=_choice(starts[0], today))
     days: dict[date, Day] = {}
-    for slot, day in chosen:
+    for start in starts[1:]:
+        day = start.start.astimezone(LONDON).date()
         if day not in days:
             days[day] = Day(label=day_label(day, today=today))
-        days[day].choices.append(_choice(slot, today, day=days[day].label))
+        days[day].choices.append(_choice(start, today, day=days[day].label))
     page.days = list(days.values())
     return page
+
+
+def times_days_page(
+    *, first: FreeStart, monday: date, free_days: list[FreeDay], last_day: date, today: date
+) -> TimesPage:
+    """Many times: "Next available", then the days with free times in the week from `monday`."""
+    first_monday = _monday(first.start.astimezone(LONDON).date())
+    page = TimesPage(
+        layout="days",
+        next_available=_choice(first, today),
+        day_links=[
+            DayLink(iso=free.day.isoformat(), label=day_label(free.day, today=today), times=free.times)
+            for free in free_days
+        ],
+        week_label=(
+            f"{day_label(monday, today=today)} to {day_label(monday + timedelta(days=DAYS_PAGE - 1), today=today)}"
+        ),
+    )
+    if monday > first_monday:
+        previous = max(first_monday, monday - timedelta(days=DAYS_PAGE))
+        page.previous = PageLink(iso=previous.isoformat(), label=f"From {day_label(previous, today=today)}")
+    following = monday + timedelta(days=DAYS_PAGE)
+    if following <= last_day:
+        page.next = PageLink(iso=following.isoformat(), label=f"From {day_label(following, today=today)}")
+    return page
+
+
+def times_day_page(*, day: date, starts: list[FreeStart], today: date) -> TimesPage:
+    """One London day's times, grouped Morning (before 12:00), Afternoon (to 17:59), Evening."""
+    label = day_label(day, today=today)
+    periods = {name: Day(label=name) for name in PERIODS}
+    for start in starts:
+        hour = start.start.astimezone(LONDON).hour
+        name = "Morning" if hour < 12 else "Afternoon" if hour < 18 else "Evening"
+        periods[name].choices.append(_choice(start, today, day=label))
+    return TimesPage(
+        layout="day",
+        day=day,
+        day_label=label,
+        periods=[period for period in periods.values() if period.choices],
+        other_days_from=_monday(day).isoformat(),
+    )
 
 
 @dataclass(frozen=True)
@@ -241,6 +351,7 @@ class TimesFlow:
     The same pages list the link's free times for both; the flow says where their navigation
     and their form go, and (when changing) the appointment being moved, which is shown as the
     current one and is never among the choices (it is booked, so `offered_by` leaves it out).
+    `times_url` is a path without a query string: the pages add `?day=` and `?from=` to it.
     """
 
     times_url: str
@@ -255,23 +366,60 @@ def booking_flow(token: str) -> TimesFlow:
     )
 
 
+def _times_page(link: BookingLink, position: TimesPosition, *, now: datetime) -> tuple[TimesPage, str]:
+    """The page for `position`, and an error to show when the position was not a real day."""
+    today = timezone.localdate(now, LONDON)
+    earliest, latest = link.appointment_type.booking_window(now=now)
+    first_day, last_day = earliest.astimezone(LONDON).date(), latest.astimezone(LONDON).date()
+    if position.day is not None:
+        # A day outside the booking window has no times to read (and year 1 or 9999 can't be
+        # turned into instants at all).
+        inside = first_day <= position.day <= last_day
+        starts = slot_starts_on_day(link=link, day=position.day, now=now) if inside else []
+        return times_day_page(day=position.day, starts=starts, today=today), ""
+    error = "Choose a day from the list" if position.invalid else ""
+    week_of = min(position.start_from, last_day) if position.start_from else None
+    # One round trip: the first times, and the days of the week asked for (or the first free
+    # time's week), so the page costs the same whatever the window or the number of clinicians.
+    starts, free_days = slot_starts_and_days(
+        link=link, week_of=week_of, last=last_day + timedelta(days=1), now=now, limit=ONE_PAGE_LIMIT + 1
+    )
+    if len(starts) <= ONE_PAGE_LIMIT:
+        return times_list_page(starts=starts, today=today), error
+    first_free = starts[0].start.astimezone(LONDON).date()
+    monday = _monday(max(week_of, first_free) if week_of else first_free)
+    page = times_days_page(first=starts[0], monday=monday, free_days=free_days, last_day=last_day, today=today)
+    return page, error
+
+
 def render_times(
     request: HttpRequest,
     link: BookingLink,
     *,
     token: str,
     flow: TimesFlow | None = None,
-    week: int = 0,
     error: str = "",
     status: int = 200,
 ) -> HttpResponse:
-    """The times page for `link` in `flow` (booking, unless told otherwise)."""
+    """The times page for `link` in `flow` (booking, unless told otherwise).
+
+    Which page it shows comes from the request (`times_position`): `?day=YYYY-MM-DD` is that
+    London day's times; `?from=YYYY-MM-DD` the week of days from it; neither, the first page (all
+    the times when there are up to 30, else "Next available" and the days). Navigation links are
+    `flow.times_url` plus `?day=` or `?from=`; the form goes to `flow.confirm_url` (GET) with
+    the chosen `slot` and, on a day's page, a hidden `day`.
+
+    For a flow's confirm page to come back to the same day (its "choose a different time" link,
+    or a POST that lost its race re-rendered with `render_times(..., error=..., status=409)`),
+    carry the `day` it received: in the link as `?day=`, and in the POST form as a hidden field
+    named `day`; on a POST, render_times reads `request.POST["day"]` before the query string.
+    A `day` that is not a date shows the first page with "Choose a day from the list" and 400.
+    """
     flow = flow or booking_flow(token)
-    slots = slot_times_available(link=link, now=timezone.now())
-    if flow.current is not None:
-        # The time already booked is shown as current, never offered (nor another clinician's slot at that start).
-        slots = [slot for slot in slots if slot.start != flow.current.slot.start]
-    page = times_page(slots=slots, week=week, today=today_in_london())
+    position = times_position(request)
+    page, position_error = _times_page(link, position, now=timezone.now())
+    if position_error and not error:
+        error, status = position_error, 400
     return render(
         request,
         "booking/times.html",
@@ -367,7 +515,7 @@ def times(request: HttpRequest, token: str) -> HttpResponse:
     link = _open_verified(request, token, allow=LinkState.ACTIVE)
     if isinstance(link, HttpResponse):
         return link
-    return render_times(request, link, token=token, week=_week_param(request.GET.get("week")))
+    return render_times(request, link, token=token)
 
 
 @never_cache
@@ -382,8 +530,8 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
     slot_id = slot_id_from_reference(request.GET.get("slot"))
     if slot_id is None:
         return render_times(request, link, token=token, error="Choose a time")
-    slot = slot_find_available(link=link, slot_id=slot_id)
-    if slot is None:
+    found = slot_find_choice(link=link, slot_id=slot_id)
+    if found is None:
         return render_times(
             request,
             link,
@@ -391,6 +539,8 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
             error="Sorry, that time is no longer available. Choose another time.",
             status=409,
         )
+    slot, clinicians = found
+    position = times_position(request)
     return render(
         request,
         "booking/confirm.html",
@@ -399,7 +549,10 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
             "link": link,
             "token": token,
             "slot": slot,
-            "choice": _choice(FreeTime(slot.pk, slot.start, slot.practitioner.name), today_in_london()),
+            "choice": _choice(FreeStart(slot.pk, slot.start, clinicians, slot.practitioner.name), today_in_london()),
+            # Several clinicians free at that start: the booking takes whichever is still free.
+            "first_available": clinicians > 1,
+            "day": position.day.isoformat() if position.day else "",
         },
     )
 

@@ -10,7 +10,7 @@ from django.db import connection
 from django.test import Client
 
 from bench import dataset
-from bench.plan import RACE_CLIENTS, RACE_SLOTS, make_plan
+from bench.plan import CLINIC_CLINICIANS, RACE_CLIENTS, RACE_SLOTS, make_plan
 from booking.models import (
     Appointment,
     BookingLink,
@@ -113,7 +113,7 @@ class TestTheDataSet:
 
     def test_a_run_makes_its_own_links_and_the_race(self, built):
         directory, *_ = built
-        plan = make_plan(requests=0.01, directory=directory, seed=1)
+        plan = make_plan(requests=0.01, directory=directory, seed=1, clinic_weeks=1)
         race = plan["race"]
         assert len(race["slots"]) == RACE_SLOTS
         assert len(race["clients"]) == RACE_CLIENTS
@@ -123,7 +123,7 @@ class TestTheDataSet:
         assert plan["search"]
         assert plan["send"]
         assert Slot.objects.filter(appointment_type_id=race["appointment_type_id"]).count() == RACE_SLOTS
-        # (g) Each change has its own booked link and its own free time, apart from the bookings'.
+        # (h) Each change has its own booked link and its own free time, apart from the bookings'.
         changes = plan["change"]
         assert changes
         targets = {item["slot"] for item in changes}
@@ -136,3 +136,10 @@ class TestTheDataSet:
             assert (appointment.status, appointment.booking_link.status) == ("booked", "booked")
             assert appointment.booking_link.token_digest == hash_token(item["token"])
             assert Slot.objects.get(pk=decode_reference(item["slot"], namespace="slot")).status == "free"
+        # The many-clinicians clinic: 20 clinicians' 10-minute slots, 30% booked, links for any and for one.
+        clinic = plan["clinic"]
+        slots = Slot.objects.filter(appointment_type_id=clinic["appointment_type_id"])
+        assert slots.values("practitioner").distinct().count() == CLINIC_CLINICIANS
+        assert 0.25 < slots.filter(status=Slot.Status.BOOKED).count() / slots.count() < 0.35
+        assert clinic["any"]["patients"]
+        assert clinic["one"]["patients"]

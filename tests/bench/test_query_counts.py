@@ -23,6 +23,7 @@ from booking.references import encode_reference
 from booking.slots import slot_list_available
 from messaging.models import Message
 from tests.factories import BookingLinkFactory, PractitionerFactory, _valid_nhs_number
+from tests.scenarios import clinic_times, clinic_weekdays, make_clinic, make_clinic_link
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("empty_cache")]
 
@@ -143,6 +144,39 @@ def test_the_times_page_is_constant(practice, django_assert_max_num_queries):
         return lambda: client.get(f"/b/{link.token}/times")
 
     assert_constant(practice, django_assert_max_num_queries, ceiling=3, make_request=make_request)
+
+
+CLINIC_SIZES = {
+    "3 clinicians, 1 week, hourly": {"clinicians": 3, "weeks": 1, "minutes": 60},
+    "20 clinicians, 4 weeks, every 10 minutes": {"clinicians": 20, "weeks": 4, "minutes": 10},
+}
+
+
+@pytest.mark.parametrize("size", list(CLINIC_SIZES))
+def test_the_days_first_pages_are_constant_whatever_the_clinic(django_assert_num_queries, size):
+    spec = CLINIC_SIZES[size]
+    clinic = make_clinic(
+        clinicians=spec["clinicians"],
+        days=clinic_weekdays(weeks=spec["weeks"]),
+        times=clinic_times(minutes=spec["minutes"]),
+    )
+    day = clinic.days[2].isoformat()
+    for practitioner in (None, clinic.practitioners[1]):
+        link = make_clinic_link(clinic, practitioner=practitioner)
+        client = verified_client(link)
+        # The link and the session, then one: the first 31 start times with the week's days
+        # (first page); the day's start times (a day); the slot with its clinicians (confirm).
+        # No more with 20 clinicians over 4 weeks than with 3 over one. (A link to a type a hub
+        # shares adds one: the agreement is checked to be still in force.)
+        for path, queries in (
+            (f"/b/{link.token}/times", 3),
+            (f"/b/{link.token}/times?day={day}", 3),
+            (f"/b/{link.token}/confirm?day={day}&slot={slot_ref(link)}", 3),
+        ):
+            with django_assert_num_queries(queries):
+                response = client.get(path)
+            assert response.status_code == 200, path
+            assert len(response.content) < 60_000, path
 
 
 def test_the_confirm_page_is_constant(practice, django_assert_max_num_queries):

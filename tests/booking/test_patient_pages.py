@@ -539,7 +539,7 @@ class TestTimes:
         assert says(response, practice.organisation.phone_for_display)
         assert 'type="radio"' not in response.content.decode()
 
-    def test_many_times_show_a_week_at_a_time(self, verified, link, practice):
+    def test_many_times_show_the_days_first_then_a_days_times(self, verified, link, practice):
         Slot.objects.all().delete()
         monday = timezone.localdate() + timedelta(days=7 - timezone.localdate().weekday())
         for week in range(3):
@@ -557,19 +557,22 @@ class TestTimes:
                     )
         first = verified.get(url(link, "times"))
         page = text(first)
-        # The earliest time on its own, then the rest of the first week: 15 times in all.
-        assert first.content.decode().count('type="radio"') == 15
-        assert "Next week" in page
-        assert "Previous week" not in page
-        second = verified.get(url(link, "times") + "?week=1")
-        assert second.content.decode().count('type="radio"') == 16
-        assert "Previous week" in text(second)
-        assert "Next week" in text(second)
-        last = verified.get(url(link, "times") + "?week=2")
-        assert "Next week" not in text(last)
+        # The earliest time on its own, then the days of its week to choose from.
+        assert first.content.decode().count('type="radio"') == 1
+        assert page.index("Next available") < page.index("Or choose a day")
+        assert page.count(", 3 times") == 5
+        assert 'rel="next"' in first.content.decode()
+        assert 'rel="prev"' not in first.content.decode()
+        second = verified.get(url(link, "times") + f"?from={(monday + timedelta(weeks=1)).isoformat()}")
+        assert text(second).count(", 3 times") == 5
+        assert 'rel="prev"' in second.content.decode()
+        last = verified.get(url(link, "times") + f"?from={(monday + timedelta(weeks=2)).isoformat()}")
+        assert text(last).count(", 3 times") == 5
+        day = verified.get(url(link, "times") + f"?day={(monday + timedelta(days=1)).isoformat()}")
+        assert day.content.decode().count('type="radio"') == 3
+        assert "Morning" in text(day)
         for junk in ("-1", "abc", "9" * 30, ""):
-            assert verified.get(url(link, "times") + f"?week={junk}").status_code == 200
-        assert text(verified.get(url(link, "times") + "?week=99")) == text(last)
+            assert verified.get(url(link, "times") + f"?from={junk}").status_code == 200
 
     @pytest.mark.parametrize("count", [5, 120])
     def test_the_number_of_queries_does_not_grow_with_the_number_of_times(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, time
 
 import pytest
 import time_machine
@@ -12,9 +12,10 @@ from playwright.sync_api import expect
 
 from booking.appointments import appointment_cancel
 from booking.formats import LONDON
-from booking.models import Appointment, StaffMembership
+from booking.models import Appointment, Slot, StaffMembership
+from booking.slots import london_datetime
 from tests.e2e.conftest import axe_violations, sign_in
-from tests.scenarios import make_clinic_session
+from tests.scenarios import clinic_times, clinic_weekdays, make_clinic, make_clinic_link, make_clinic_session
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -197,6 +198,53 @@ def test_every_page_of_changing_and_cancelling_passes_axe_at_320_px(axe_page, pr
     check("booked, inside the cut-off")
 
     assert {name: problems for name, problems in found.items() if problems} == {}
+
+
+def test_the_days_first_times_pages_pass_axe_at_320_pixels(axe_page):
+    """Many times: the days, the next fortnight, a day, a day with an error, a lost race on a
+    day, a day with no times left, confirm with "the first available clinician", booked."""
+    page = axe_page
+    page.set_viewport_size({"width": 320, "height": 640})
+    clinic = make_clinic(
+        clinicians=3, days=clinic_weekdays(weeks=3), times=clinic_times(time(8, 0), time(20, 0), minutes=60)
+    )
+    link = make_clinic_link(clinic)
+    day = clinic.days[1]
+    page.goto(link.get_absolute_url())
+    dob = page.get_by_role("group", name="What is your date of birth?")
+    dob.get_by_label("Day", exact=True).fill("17")
+    dob.get_by_label("Month", exact=True).fill("5")
+    dob.get_by_label("Year", exact=True).fill("1980")
+    page.get_by_role("button", name="Continue").click()
+    expect(page.get_by_role("heading", name="Or choose a day")).to_be_visible()
+    assert axe_violations(page) == [], "the days"
+    page.get_by_role("link", name=re.compile("^Next")).click()
+    expect(page.get_by_role("link", name=re.compile("^Previous"))).to_be_visible()
+    assert axe_violations(page) == [], "the next fortnight"
+    page.goto(f"{link.get_absolute_url()}/times?day={day.isoformat()}")
+    assert axe_violations(page) == [], "a day"
+    page.get_by_role("button", name="Continue").click()
+    expect(page.get_by_text("There is a problem")).to_be_visible()
+    assert axe_violations(page) == [], "a day, continuing without a time"
+    page.get_by_role("radio", name="2pm").check()
+    page.get_by_role("button", name="Continue").click()
+    expect(page.get_by_text("The first available clinician")).to_be_visible()
+    assert axe_violations(page) == [], "confirm, several clinicians free"
+    Slot.objects.filter(start=london_datetime(day, time(14, 0))).update(status=Slot.Status.BOOKED)
+    page.get_by_role("button", name="Book appointment").click()
+    expect(page.get_by_text("Sorry, that time has just been taken").first).to_be_visible()
+    assert axe_violations(page) == [], "a day after a lost race"
+    page.goto(f"{link.get_absolute_url()}/times?day=2099-01-01")
+    expect(page.get_by_text("There are no free times on")).to_be_visible()
+    assert axe_violations(page) == [], "a day without times"
+    page.goto(f"{link.get_absolute_url()}/times?day=not-a-day")
+    assert axe_violations(page) == [], "a day that is not a date"
+    page.goto(f"{link.get_absolute_url()}/times?day={day.isoformat()}")
+    page.get_by_role("radio", name="3pm").check()
+    page.get_by_role("button", name="Continue").click()
+    page.get_by_role("button", name="Book appointment").click()
+    expect(page.get_by_role("heading", name="Appointment booked")).to_be_visible()
+    assert axe_violations(page) == [], "booked"
 
 
 @pytest.mark.parametrize("width", [320, 1100])
