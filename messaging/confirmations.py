@@ -15,7 +15,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from booking.models import Appointment
-from messaging.channels import channel_options
+from messaging.channels import channel_reaching
 from messaging.delivery import DeliveryEnqueue
 from messaging.models import Channel, Message
 from messaging.segments import sms_normalise
@@ -42,11 +42,10 @@ def confirmation_send(*, appointment_id: int, enqueue: DeliveryEnqueue) -> Messa
     invitation = Message.objects.filter(booking_link_id=appointment.booking_link_id).first()
     if invitation is None:
         return None
-    options = {option.channel: option for option in channel_options(appointment.patient)}
-    preferred = [Channel(invitation.channel), *[channel for channel in Channel if channel != invitation.channel]]
-    channel = next((channel for channel in preferred if options[channel].available), None)
-    if channel is None:
+    option = channel_reaching(appointment.patient, preferred=Channel(invitation.channel))
+    if option is None:
         return None
+    channel = option.channel
     body = render_to_string(
         "messaging/confirmation.txt",
         {"appointment": appointment, "practice": appointment.patient.organisation},
@@ -59,7 +58,7 @@ def confirmation_send(*, appointment_id: int, enqueue: DeliveryEnqueue) -> Messa
                 organisation=appointment.patient.organisation,
                 patient=appointment.patient,
                 channel=channel,
-                to_address=options[channel].address,
+                to_address=option.address,
                 subject="Your appointment is booked" if channel == Channel.EMAIL else "",
                 template_body=body,
                 body=body,
