@@ -55,8 +55,9 @@ type JobOutcome = Literal["ran", "skipped", "failed"]
 @dataclass(frozen=True)
 class Job:
     name: str
-    run: Callable[[], object]
+    run: Callable[[], int]  # how many things it did (reminders queued, slots made...), for the log
     trigger: Callable[[], BaseTrigger]
+    done: str = "{} done"  # what that number means
 
     @property
     def lock_key(self) -> int:
@@ -64,7 +65,7 @@ class Job:
         return zlib.crc32(self.name.encode()) & 0x7FFFFFFF
 
 
-def slots_generate_ahead() -> str:
+def slots_generate_ahead() -> int:
     """Slots from every active rota from today to the furthest any active type lets patients book."""
     days = (
         AppointmentType.objects.filter(is_active=True).aggregate(days=Max("maximum_days_ahead"))["days"]
@@ -76,31 +77,26 @@ def slots_generate_ahead() -> str:
         start_date=today,
         end_date=today + timedelta(days=days),
     )
-    return f"created {result.created} slots"
+    return result.created
 
 
-def task_results_prune() -> str:
+def task_results_prune() -> int:
     """Delete finished task results older than TASK_RESULTS_KEPT_DAYS (only the database backend keeps any)."""
     if not isinstance(task_backends["default"], DatabaseBackend):
-        return "no task results kept"
+        return 0
     call_command("prune_db_task_results", min_age_days=TASK_RESULTS_KEPT_DAYS, verbosity=0)
-    return "pruned"
+    return 1
 
 
-def _reminders() -> str:
-    run = reminders_send()
-    return f"queued {run.queued} reminders"
-
-
-def _requeue() -> str:
-    return f"queued {messages_requeue()} messages again"
+def _reminders() -> int:
+    return reminders_send().queued
 
 
 JOBS: list[Job] = [
-    Job("send_reminders", _reminders, lambda: IntervalTrigger(minutes=1, timezone=LONDON)),
-    Job("requeue_messages", _requeue, lambda: IntervalTrigger(minutes=1, timezone=LONDON)),
+    Job("send_reminders", _reminders, lambda: IntervalTrigger(minutes=1, timezone=LONDON), "{} reminders queued"),
+    Job("requeue_messages", messages_requeue, lambda: IntervalTrigger(minutes=1, timezone=LONDON), "{} queued again"),
     # Early morning London time, clear of the clock changes' missing and doubled hour (1-2am).
-    Job("generate_slots", slots_generate_ahead, lambda: CronTrigger(hour=3, minute=30, timezone=LONDON)),
+    Job("generate_slots", slots_generate_ahead, lambda: CronTrigger(hour=3, minute=30, timezone=LONDON), "{} slots"),
     Job("prune_task_results", task_results_prune, lambda: CronTrigger(hour=3, minute=45, timezone=LONDON)),
 ]
 
@@ -129,7 +125,10 @@ def scheduler_job_run(job: Job) -> JobOutcome:
         finally:
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [ADVISORY_LOCK_NAMESPACE, job.lock_key])
-        logger.info("Scheduler: %s ran: %s.", job.name, outcome)
+        # A run that did nothing (most minutes) is not worth a line in the log.
+        logger.log(
+            logging.INFO if outcome else logging.DEBUG, "Scheduler: %s ran: %s.", job.name, job.done.format(outcome)
+        )
         return "ran"
     finally:
         close_old_connections()
