@@ -15,6 +15,7 @@ from django.db import connections
 from bench.dataset import Manifest
 from bench.environment import BENCH_DIR, ROOT, bench_environment
 from bench.plan import make_plan, plan_path
+from bench.reminders import reminder_sweep_bench
 from bench.report import budgets, cpu_busy_share, machine, print_summary, write_docs
 from bench.server import Server
 
@@ -27,6 +28,8 @@ def run(*, args: argparse.Namespace, manifest: Manifest, started: float, load_at
     print("Making this run's links and slots.")
     plan = make_plan(requests=args.requests)
     race_type = plan["race"]["appointment_type_id"]
+    print("Timing the reminder sweep (its bookings are rolled back after).")
+    reminders = reminder_sweep_bench(scale=manifest.scale)
     run_started = time.time()
     before = machine()
     connections.close_all()
@@ -61,6 +64,7 @@ def run(*, args: argparse.Namespace, manifest: Manifest, started: float, load_at
         "requests": args.requests,
         "load_seconds": load_results["seconds"],
         "scenarios": load_results["scenarios"],
+        "reminders": reminders,
         "memory_kib": {str(pid): peak for pid, peak in sorted(memory.items())},
         "checks": _database_checks(race_type=race_type, since=run_started, sends=len(plan["send"])),
         "machine": before,

@@ -7,9 +7,11 @@ October 2026, back to GMT; Sunday 28 March 2027, forward to BST).
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from io import StringIO
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.db import IntegrityError, transaction
 from django.test import override_settings
 from django.utils import timezone
@@ -361,3 +363,26 @@ class TestTheTemplateInAdmin:
     def test_admin_offers_it_with_the_default_text(self, admin_client):
         page = admin_client.get("/admin/messaging/remindertemplate/add/").content.decode()
         assert "Reminder from {{Practice Name}}" in page
+
+
+class TestTheCommand:
+    def test_it_sends_what_is_due_at_the_moment_given_once(self, practice):
+        make_booked_appointment(practice, start=london(2026, 12, 8, 10, 0), booked_at=london(2026, 12, 1, 9, 0))
+        first, second = StringIO(), StringIO()
+        call_command("send_reminders", "--now", "2026-12-07T10:00+00:00", stdout=first)
+        call_command("send_reminders", "--now", "2026-12-07T10:00+00:00", stdout=second)
+        assert first.getvalue().strip() == "Queued 1 reminder."
+        assert second.getvalue().strip() == "Queued 0 reminders."
+
+    def test_at_night_it_says_why_nothing_goes(self, practice):
+        out = StringIO()
+        call_command("send_reminders", "--now", "2026-12-07T21:00+00:00", stdout=out)
+        assert "none go outside 08:00-20:00 London time" in out.getvalue()
+
+    @pytest.mark.parametrize(
+        ("moment", "message"),
+        [("tomorrow", "'tomorrow' is not a moment"), ("2026-12-07T10:00", "Give --now with its offset")],
+    )
+    def test_a_bad_moment_is_a_clear_error(self, moment, message):
+        with pytest.raises(CommandError, match=message):
+            call_command("send_reminders", "--now", moment)

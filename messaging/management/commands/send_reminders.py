@@ -11,7 +11,9 @@ from datetime import datetime
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
 
+from messaging.reminders import reminders_in_sending_hours
 from messaging.tasks import reminders_send
 
 
@@ -36,6 +38,9 @@ class Command(BaseCommand):
             if moment.tzinfo is None:
                 raise CommandError("Give --now with its offset (like +00:00), so the moment is not ambiguous.")
         run = reminders_send(now=moment)
+        if not reminders_in_sending_hours(moment or timezone.now()):
+            self.stdout.write("Queued 0 reminders: none go outside 08:00-20:00 London time (those due wait for 08:00).")
+            return
         self.stdout.write(
             f"Queued {run.queued} reminder{'s' if run.queued != 1 else ''}"
             + (f"; {run.not_sent} could reach nobody and were not sent." if run.not_sent else ".")
