@@ -65,6 +65,9 @@ def reminder_sweep_bench(*, scale: float, days_ahead: int = 21) -> dict[str, Any
                 appointments=appointments,
                 due=due,
                 queued=run.queued,
+                # Due, but no channel reaches the patient (no mobile or email): dealt with, not sent.
+                not_sent=run.not_sent,
+                database_seconds=round(sum(float(query["time"]) for query in queries.captured_queries), 3),
                 batches=run.batches,
                 batch_size=BATCH_SIZE,
                 seconds=round(seconds, 3),

@@ -18,10 +18,12 @@ The rules, each written here once:
   hour before the start (LAST_USEFUL_BEFORE_START: later than that the patient is on their
   way or can no longer act on it). So a late reminder (the scheduler was down) still goes
   when it is back, if it is still useful; one that isn't is never sent.
-- **Only for a booked appointment made through a link**, with the invitation that carried it:
-  the reminder goes on that invitation's channel, or the other when that one can no longer
-  reach the patient (messaging/channels.py, channel_reaching), and carries the link to change
-  or cancel (Message.link_carried, put back at send time by messaging/texts.py).
+- **Only for a booked appointment made through a link**: the reminder goes on the channel the
+  link's invitation went by (the patient's contact preference for a link never sent), or the
+  other when that one can no longer reach the patient (messaging/channels.py,
+  channel_reaching); with neither, it is recorded as dealt with and not sent. It carries the
+  link to change or cancel (Message.link_carried, put back at send time by
+  messaging/texts.py), or, if the link's token is no longer held, the practice's phone number.
 - **Once.** The database holds one Reminder per appointment and kind; the sweep claims each with
   INSERT ... ON CONFLICT DO NOTHING, and only the claims it won become messages, so two sweeps
   at once (two schedulers, or a run by hand) send each reminder once. A reminder queued before
