@@ -506,7 +506,7 @@ class AppointmentAdmin(OrganisationScopedAdmin):
     organisation_lookups = ("slot__location__organisation", "patient__organisation")
 
     list_display = ["reference", "patient", "slot_start", "appointment_type", "practitioner", "status", "booked_at"]
-    list_filter = ["status", "slot__location__organisation", "slot__appointment_type"]
+    list_filter = ["status", "outcome", "slot__location__organisation", "slot__appointment_type"]
     search_fields = ["patient__first_name", "patient__last_name", "=patient__nhs_number"]
     list_select_related = ["patient", "slot", "slot__appointment_type", "slot__practitioner"]
     readonly_fields = [
@@ -524,6 +524,9 @@ class AppointmentAdmin(OrganisationScopedAdmin):
         "cancelled_by",
         "replaces",
         "change_count",
+        "outcome",
+        "outcome_recorded_at",
+        "outcome_recorded_by",
     ]
     actions = ["cancel_appointments"]
     show_full_result_count = False

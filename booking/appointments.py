@@ -115,7 +115,8 @@ def appointment_cancel(
     reason: CancellationReason = CancellationReason.OTHER,
     detail: str = "",
 ) -> bool:
-    """Cancel a booked appointment and free its slot. Returns whether it changed.
+    """Cancel a booked appointment and free its slot. Returns whether it changed (not when it was
+    already cancelled, or its attendance has been recorded).
 
     Locks the slot row first so a cancel can't interleave with a booking of the same slot.
     Records who ended it (`source`), why (`reason`, a code, and `detail`, their words) and the
@@ -123,7 +124,8 @@ def appointment_cancel(
     """
     with transaction.atomic():
         Slot.objects.select_for_update().filter(pk=appointment.slot_id).first()
-        changed = Appointment.objects.filter(pk=appointment.pk, status=Appointment.Status.BOOKED).update(
+        # Not one whose attendance is recorded (booking/outcomes.py): it happened, or was missed.
+        changed = Appointment.objects.filter(pk=appointment.pk, status=Appointment.Status.BOOKED, outcome="").update(
             status=Appointment.Status.CANCELLED,
             cancelled_at=timezone.now(),
             cancellation_source=source,

@@ -99,3 +99,29 @@ def audit_record_for_accounts(
         for pk, user in accounts.items()
         for organisation_id in organisations[pk] or [None]
     )
+
+
+def audit_record_for_appointments(
+    *,
+    action: str,
+    actor: AnyUser | None,
+    organisation_id: int,
+    appointments: Iterable[tuple[int, int]],
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """One event per appointment, given as (appointment id, patient id) pairs, in one INSERT.
+
+    For a change made to many appointments at once (a session marked attended); `organisation_id`
+    is the organisation whose staff made it, so its managers see it on their audit trail.
+    """
+    AuditEvent.objects.bulk_create(
+        AuditEvent(
+            action=action,
+            actor=actor if actor is not None and actor.is_authenticated else None,
+            organisation_id=organisation_id,
+            patient_id=patient_id,
+            appointment_id=appointment_id,
+            detail=detail or {},
+        )
+        for appointment_id, patient_id in appointments
+    )

@@ -44,3 +44,9 @@ class LinkNotBookable(BookingError):
 
 class BookingBusy(BookingError):
     default_message = "We're very busy right now. Please wait a moment and try again."
+
+
+class OutcomeRefused(BookingError):
+    """Attendance can't be recorded for this appointment (yet); the message says why."""
+
+    default_message = "Attendance can't be recorded for this appointment."

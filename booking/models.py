@@ -835,6 +835,24 @@ FHIR_CANCELLATION_REASON = {
 }
 
 
+class Outcome(models.TextChoices):
+    """What happened at a booked appointment once its time came, as staff recorded it."""
+
+    ATTENDED = "attended", "Attended"
+    DID_NOT_ATTEND = "did_not_attend", "Did not attend"
+
+
+class AppointmentQuerySet(models.QuerySet):
+    def seen_by(self, organisation_ids: list[int]) -> AppointmentQuerySet:
+        """Appointments at these organisations' locations, and their patients' bookings anywhere.
+
+        A host (say a PCN hub) runs the clinic at its sites; a practice follows its own patients.
+        """
+        return self.filter(
+            Q(slot__location__organisation_id__in=organisation_ids) | Q(patient__organisation_id__in=organisation_ids)
+        )
+
+
 class Appointment(models.Model):
     class Status(models.TextChoices):
         BOOKED = "booked", "Booked"
@@ -885,6 +903,23 @@ class Appointment(models.Model):
     )
     # How many changes led here (0 for a first booking): the type's max_changes caps it.
     change_count = models.PositiveSmallIntegerField(default=0, db_default=0, editable=False)
+    # Whether the patient came, recorded by the staff of the site where it was, once its time
+    # came (booking/outcomes.py); empty until then. Only a booked appointment has one.
+    outcome = models.CharField(
+        max_length=20, choices=Outcome.choices, blank=True, default="", db_default="", editable=False
+    )
+    outcome_recorded_at = models.DateTimeField(null=True, blank=True, editable=False)
+    outcome_recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        editable=False,
+        help_text="The staff member who last recorded the outcome.",
+    )
+
+    objects = AppointmentQuerySet.as_manager()
 
     class Meta:
         ordering = ["-booked_at"]
@@ -915,6 +950,14 @@ class Appointment(models.Model):
                 condition=Q(replaces__isnull=True, change_count=0, original__isnull=True)
                 | Q(replaces__isnull=False, change_count__gte=1, original__isnull=False),
                 name="appointment_change_chain_consistent",
+            ),
+            # An outcome belongs to an appointment that stayed booked, and says when it was recorded:
+            # a cancelled or changed appointment never counts as attended or missed.
+            models.CheckConstraint(
+                condition=Q(outcome="", outcome_recorded_at__isnull=True)
+                | Q(status="booked", outcome__in=["attended", "did_not_attend"], outcome_recorded_at__isnull=False),
+                name="appointment_outcome_only_when_booked",
+                violation_error_message="Only a booked appointment can be marked attended or not attended.",
             ),
         ]
         indexes = [
@@ -948,6 +991,7 @@ class AuditEvent(models.Model):
         BOOKED = "booked", "Appointment booked"
         CANCELLED = "cancelled", "Appointment cancelled"
         APPOINTMENT_CHANGED = "appt_changed", "Appointment changed"
+        OUTCOME_RECORDED = "outcome", "Attendance recorded"
         REVOKED = "revoked", "Link revoked"
         VIEWED = "viewed", "Record viewed"
         CHANGED = "changed", "Record changed"

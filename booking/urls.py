@@ -1,12 +1,14 @@
 from django.urls import path, re_path
 
-from booking.views import patient, staff
+from booking.views import outcomes, patient, staff
 
 app_name = "booking"
 
 urlpatterns = [
     # Staff
     path("appointments/", staff.appointments, name="appointments"),
+    path("appointments/<str:reference>/outcome/", outcomes.appointment_outcome, name="appointment_outcome"),
+    path("appointments/<str:reference>/session-attended/", outcomes.session_attended, name="session_attended"),
     path("audit/", staff.audit_trail, name="audit"),
     path("sharing/", staff.sharing, name="sharing"),
     path("sharing/<int:pk>/accept/", staff.sharing_accept, name="sharing_accept"),

@@ -1,12 +1,14 @@
 from django.urls import path
 
-from messaging.views import compose, messages, outbox, templates
+from messaging.views import compose, messages, outbox, reports, templates
 
 app_name = "messaging"
 
 urlpatterns = [
     path("messages/", messages.message_list, name="list"),
     path("dev/outbox/", outbox.dev_outbox, name="dev_outbox"),
+    path("reports/attendance/", reports.attendance, name="attendance_report"),
+    path("reports/attendance.csv", reports.attendance_csv, name="attendance_report_csv"),
     path("templates/", templates.template_list, name="templates"),
     path("templates/new/", templates.template_edit, name="template_add"),
     path("templates/<int:pk>/", templates.template_edit, name="template_edit"),

@@ -14,6 +14,7 @@ from booking.models import (
     Appointment,
     AppointmentType,
     BookingLink,
+    Location,
     Organisation,
     Patient,
     Practitioner,
@@ -116,6 +117,64 @@ def text_as_sent(message: Message) -> str:
     while the link can still book.
     """
     return message_text(message=Message.objects.select_related("booking_link").get(pk=message.pk))
+
+
+def book_at(
+    practice: Practice,
+    start: datetime,
+    *,
+    patient: Patient | None = None,
+    practitioner: Practitioner | None = None,
+    location: Location | None = None,
+    booked_at: datetime | None = None,
+    through_link: bool = False,
+) -> Appointment:
+    """A booked appointment at `start` (past or future) in a slot of its own: by staff, or
+    through a link when `through_link`; booked at `booked_at` (a week before `start` unless said)."""
+    practitioner = practitioner or practice.practitioner
+    slot = SlotFactory(
+        practitioner=practitioner,
+        location=location or practice.location,
+        appointment_type=practice.appointment_type,
+        start=start,
+        end=start + timedelta(minutes=10),
+        status=Slot.Status.BOOKED,
+    )
+    patient = patient or PatientFactory(organisation=practice.organisation)
+    link = (
+        BookingLinkFactory(
+            patient=patient,
+            appointment_type=practice.appointment_type,
+            location=slot.location,
+            status=BookingLink.Status.BOOKED,
+        )
+        if through_link
+        else None
+    )
+    return Appointment.objects.create(
+        slot=slot,
+        patient=patient,
+        booking_link=link,
+        booked_by=None if through_link else practice.user,
+        booked_at=booked_at or start - timedelta(days=7),
+    )
+
+
+SESSION_PATIENTS = (("Amira", "Khan"), ("Ben", "Jones"), ("Cara", "Lee"))
+
+
+def make_clinic_session(practice: Practice, start: datetime) -> list[Appointment]:
+    """The practitioner's list at the practice's location: three patients booked ten minutes
+    apart from `start` (Amira Khan, Ben Jones, Cara Lee), the second through a link."""
+    return [
+        book_at(
+            practice,
+            start + timedelta(minutes=10 * i),
+            patient=PatientFactory(organisation=practice.organisation, first_name=first, last_name=last),
+            through_link=i == 1,
+        )
+        for i, (first, last) in enumerate(SESSION_PATIENTS)
+    ]
 
 
 def make_booked_appointment(

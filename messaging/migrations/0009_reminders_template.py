@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("booking", "0014_reminders_slot_booked_start"),
+        ("booking", "0015_reminders_slot_booked_start"),
         ("messaging", "0008_reminder"),
     ]
 

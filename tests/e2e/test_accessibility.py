@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 import pytest
+import time_machine
 from django.test import override_settings
 from playwright.sync_api import expect
 
+from booking.appointments import appointment_cancel
+from booking.formats import LONDON
+from booking.models import Appointment, StaffMembership
 from tests.e2e.conftest import axe_violations, sign_in
+from tests.scenarios import make_clinic_session
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -87,3 +93,33 @@ def test_the_manager_pages_pass_axe(axe_page, practice):
     page.get_by_role("button", name="Start sharing").click()
     expect(page.get_by_text("There is a problem")).to_be_visible()
     assert axe_violations(page) == [], "sharing with errors"
+
+
+@pytest.mark.parametrize("width", [320, 1100])
+def test_the_attendance_pages_pass_axe(axe_page, practice, width):
+    StaffMembership.objects.filter(user=practice.user).update(role=StaffMembership.Role.MANAGER)
+    page = axe_page
+    page.set_viewport_size({"width": width, "height": 900})
+    with time_machine.travel(datetime(2026, 12, 2, 15, 0, tzinfo=LONDON)):
+        amira, _, cara = make_clinic_session(practice, datetime(2026, 12, 2, 9, 0, tzinfo=LONDON))
+        Appointment.objects.filter(pk=amira.pk).update(outcome="attended", outcome_recorded_at=amira.slot.start)
+        sign_in(page, practice)
+        page.goto("/appointments/")
+        assert axe_violations(page) == [], "appointments with attendance to record"
+
+        page.get_by_role("button", name="Did not attend for Ben Jones, 9:10am").click()
+        expect(page.get_by_text("Ben Jones: did not attend.")).to_be_visible()
+        assert axe_violations(page) == [], "attendance recorded"
+
+        # Cancelled in another tab after this page showed its buttons.
+        appointment_cancel(appointment=cara, actor=practice.user)
+        page.get_by_role("button", name="Attended for Cara Lee, 9:20am").click()
+        expect(page.get_by_role("heading", name="Attendance not recorded")).to_be_visible()
+        assert axe_violations(page) == [], "attendance not recorded"
+
+        page.goto("/reports/attendance/?start=2026-11-01&end=2026-12-02")
+        assert axe_violations(page) == [], "attendance report"
+
+        page.goto("/reports/attendance/?start=2026-12-05&end=2026-12-01")
+        expect(page.get_by_text("There is a problem")).to_be_visible()
+        assert axe_violations(page) == [], "attendance report with errors"

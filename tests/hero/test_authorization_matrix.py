@@ -257,6 +257,11 @@ STAFF: dict[str, Callable[[World], list[Request]]] = {
         Request("POST", f"/templates/{w.pks['template']}/", {"name": "Taken", "body": "Taken"}, aimed=True),
     ],
     "messaging:compose": _compose,
+    "messaging:attendance_report": lambda w: [
+        Request("GET", "/reports/attendance/"),
+        Request("GET", "/reports/attendance/", {"start": "2020-01-01", "end": "2020-12-31"}),
+    ],
+    "messaging:attendance_report_csv": lambda w: [Request("GET", "/reports/attendance.csv")],
     "messaging:patient_results": lambda w: [
         Request("GET", "/messages/new/patients/", {"q": "Quillfeather"}),
         Request("GET", "/messages/new/patients/", {"q": w.objects[type(w.objects[Message].patient)].nhs_number}),
@@ -275,6 +280,12 @@ STAFF: dict[str, Callable[[World], list[Request]]] = {
         Request("POST", f"/messages/links/{w.refs['locked']}/unlock/", aimed=True),
     ],
     "booking:appointments": lambda w: [Request("GET", "/appointments/")],
+    "booking:appointment_outcome": lambda w: [
+        Request("POST", f"/appointments/{w.refs['appointment']}/outcome/", {"outcome": "attended"}, aimed=True),
+    ],
+    "booking:session_attended": lambda w: [
+        Request("POST", f"/appointments/{w.refs['appointment']}/session-attended/", aimed=True),
+    ],
     "booking:audit": lambda w: [Request("GET", "/audit/")],
     "booking:sharing": lambda w: [Request("GET", "/sharing/")],
     "booking:sharing_end": lambda w: [Request("POST", f"/sharing/{w.pks['agreement']}/end/", aimed=True)],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from booking.models import StaffMembership
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN
 
 
@@ -14,3 +15,10 @@ def twilio_account(settings) -> None:
     settings.TWILIO_ACCOUNT_SID = ACCOUNT_SID
     settings.TWILIO_AUTH_TOKEN = AUTH_TOKEN
     settings.PUBLIC_BASE_URL = "http://testserver"
+
+
+@pytest.fixture
+def manager_client(staff_client, practice):
+    """The practice's member of staff, signed in, made a manager."""
+    StaffMembership.objects.filter(user=practice.user).update(role=StaffMembership.Role.MANAGER)
+    return staff_client

@@ -4,17 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from booking.models import StaffMembership
 from messaging.models import MessageTemplate
 from tests.factories import MessageTemplateFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def manager_client(staff_client, practice):
-    StaffMembership.objects.filter(user=practice.user).update(role="manager")
-    return staff_client
 
 
 def test_staff_who_are_not_managers_cannot_reach_templates(staff_client, practice):

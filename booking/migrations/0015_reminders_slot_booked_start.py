@@ -3,7 +3,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("booking", "0013_reminder_settings"),
+        ("booking", "0014_outcomes_appointment_outcome"),
     ]
 
     operations = [
