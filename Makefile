@@ -45,6 +45,11 @@ run: install
 	@echo
 	@echo "Serving http://127.0.0.1:8000  (admin: http://127.0.0.1:8000/admin/). Ctrl-C stops it."
 	@echo "Nothing is sent from here: texts and emails the demo sends are at http://127.0.0.1:8000/dev/outbox/"
+	@echo "The scheduler runs beside it: reminders (08:00-20:00 London time) arrive in that outbox too."
+	@# One shell: the scheduler in the background, the server in front; when the server stops
+	@# (Ctrl-C), the trap stops the scheduler and waits for it, so nothing is left running.
+	DEBUG=true $(MANAGE) scheduler & scheduler=$$!; \
+	trap 'kill -TERM $$scheduler 2>/dev/null; wait $$scheduler 2>/dev/null' EXIT; \
 	DEBUG=true $(MANAGE) runserver 127.0.0.1:8000
 
 # ruff, then types (mypy with django-stubs; the plugin loads the settings, which need DEBUG or

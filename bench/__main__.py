@@ -46,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         ("run", "build the data set if needed, serve, load, report (what `make bench` does)"),
         ("build", "build the data set only"),
         ("profile", "profile each scenario's requests in-process with pyinstrument"),
+        ("reminders", "time the reminder sweep only (bench/reminders.py), without serving"),
     ):
         command = commands.add_parser(name, help=help_text)
         command.add_argument("--scale", type=float, default=1.0, help="1 = the issue's size (default)")
@@ -69,6 +70,13 @@ def main(argv: list[str] | None = None) -> int:
     _prepare_database()
     manifest = ensure_dataset(factor=args.scale, force=args.rebuild)
     if args.command == "build":
+        return 0
+    if args.command == "reminders":
+        import json
+
+        from bench.reminders import reminder_sweep_bench
+
+        print(json.dumps(reminder_sweep_bench(scale=manifest.scale), indent=2))
         return 0
     if args.command == "profile":
         from bench.profile import profile_scenarios

@@ -29,6 +29,10 @@ P99_BUDGETS_MS = {"b_times": 50, "e_search": 50, "c_book": 60}
 P99_BUDGETS_MS["h_change"] = 60
 # The many-clinicians pages through gunicorn (their in-process budgets are in bench/in_process.py).
 CLINIC_P99_BUDGET_MS = 50
+# The reminder sweep: queuing 1,000 due reminders among 100,000 booked appointments, and the
+# queries a batch (messaging/reminders.py; tests/messaging/test_reminders.py counts them too).
+REMINDER_SWEEP_BUDGET_SECONDS = 5.0
+REMINDER_QUERIES_PER_BATCH = 7
 RACE_SLOTS = 20
 
 
@@ -77,7 +81,43 @@ def budgets(results: dict) -> list[dict]:
             "passed": not unexpected,
         }
     )
-    return found
+    return found + reminder_budgets(results)
+
+
+def reminder_budgets(results: dict) -> list[dict]:
+    sweep = results.get("reminders")
+    if not sweep:
+        return []
+    return [
+        {
+            "budget": f"Reminder sweep: {sweep['due']:,} due among {sweep['appointments']:,} booked queued in "
+            f"≤ {REMINDER_SWEEP_BUDGET_SECONDS:g} s, {REMINDER_QUERIES_PER_BATCH} queries a batch, by index",
+            "measured": f"{sweep['queued'] + sweep['not_sent']:,} in {sweep['seconds']:.2f} s, "
+            f"{sweep['queries_per_batch']} queries a batch, "
+            f"{'by' if sweep['plan_uses_index'] else '**not** by'} the booked-start index",
+            "passed": sweep["queued"] + sweep["not_sent"] == sweep["due"]
+            and sweep["seconds"] <= REMINDER_SWEEP_BUDGET_SECONDS
+            and sweep["queries_per_batch"] == REMINDER_QUERIES_PER_BATCH
+            and sweep["plan_uses_index"],
+        }
+    ]
+
+
+def reminders_markdown(results: dict) -> list[str]:
+    sweep = results.get("reminders")
+    if not sweep:
+        return []
+    return [
+        "",
+        f"**Reminder sweep** (`bench/reminders.py`, in-process, no server): {sweep['appointments']:,} appointments "
+        f"booked through links over six months, {sweep['due']:,} of them with their 1-day reminder due; one sweep "
+        f"dealt with them in **{sweep['seconds']:.2f} s** ({sweep['seconds'] / max(sweep['due'], 1) * 1000:.2f} ms "
+        f"each, {sweep['database_seconds']:.2f} s of it in the database): {sweep['queued']:,} reminders queued, "
+        f"message and task row each, and {sweep['not_sent']:,} not sent (no mobile or email for the patient), "
+        f"in {sweep['batches']} batches of up to {sweep['batch_size']} (the last of each kind short or empty), "
+        f"**{sweep['queries_per_batch']} queries a batch** ({sweep['queries']} in all), the due appointments read "
+        f"{'through the index on booked slots’ starts' if sweep['plan_uses_index'] else '**without** the index'}.",
+    ]
 
 
 def cpu_busy_share(seconds: float = 3.0) -> float | None:
@@ -203,6 +243,7 @@ def figures_markdown(results: dict) -> str:
         "tasks enqueued in the database during the run, none of them run (no worker): "
         + ", ".join(f"{count} × `{path}`" for path, count in checks["tasks_enqueued"].items())
         + ".",
+        *reminders_markdown(results),
         "",
         "### Budgets",
         "",

@@ -16,6 +16,7 @@ from bench.dataset import Manifest
 from bench.environment import BENCH_DIR, ROOT, bench_environment
 from bench.in_process import clinic_pages_in_process
 from bench.plan import make_plan, plan_path
+from bench.reminders import reminder_sweep_bench
 from bench.report import budgets, cpu_busy_share, machine, print_summary, write_docs
 from bench.server import Server
 
@@ -35,6 +36,8 @@ def run(*, args: argparse.Namespace, manifest: Manifest, started: float, load_at
         cursor.execute("VACUUM (ANALYZE) booking_slot")
     print("Measuring the many-clinicians times pages in-process (Django's test client).")
     in_process = clinic_pages_in_process(plan)
+    print("Timing the reminder sweep (its bookings are rolled back after).")
+    reminders = reminder_sweep_bench(scale=manifest.scale)
     run_started = time.time()
     before = machine()
     connections.close_all()
@@ -70,6 +73,7 @@ def run(*, args: argparse.Namespace, manifest: Manifest, started: float, load_at
         "load_seconds": load_results["seconds"],
         "scenarios": load_results["scenarios"],
         "in_process": in_process,
+        "reminders": reminders,
         "memory_kib": {str(pid): peak for pid, peak in sorted(memory.items())},
         "checks": _database_checks(race_type=race_type, since=run_started, sends=len(plan["send"])),
         "machine": before,

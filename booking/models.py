@@ -466,6 +466,8 @@ class Slot(models.Model):
             ),
             models.Index(fields=["location", "start"], name="slot_location_start"),
             models.Index(fields=["rota", "start"], name="slot_rota_start"),
+            # The reminder sweep (messaging/reminders.py): booked slots starting in a window.
+            models.Index(fields=["start"], condition=Q(status="booked"), name="slot_booked_start"),
         ]
 
     def __str__(self) -> str:

@@ -331,6 +331,8 @@ LOGGING = {
         "django": {"handlers": [], "propagate": True},
         # Failures and lockouts (WARNING) only; axes' INFO lines narrate every sign-in.
         "axes": {"level": "WARNING"},
+        # Its INFO lines narrate every run of every job; hero/scheduler.py logs what matters.
+        "apscheduler": {"level": "WARNING"},
         "django.request": {"filters": ["link_tokens"], "propagate": True},
         # Through the root's handler, not Django's own (which would print unfiltered).
         "django.server": {"handlers": [], "filters": ["link_tokens"], "propagate": True},

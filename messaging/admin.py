@@ -5,7 +5,8 @@ from django.db.models import Model
 from django.http import HttpRequest
 
 from booking.admin_scope import OrganisationScopedAdmin
-from messaging.models import Message, MessageStatusEvent, MessageTemplate, SenderProfile
+from messaging.forms import ReminderTemplateForm
+from messaging.models import Message, MessageStatusEvent, MessageTemplate, ReminderTemplate, SenderProfile
 
 
 @admin.register(MessageTemplate)
@@ -23,6 +24,17 @@ class SenderProfileAdmin(OrganisationScopedAdmin):
 
     list_display = ["organisation", "twilio_messaging_service_sid", "sms_sender_id", "email_reply_to"]
     search_fields = ["organisation__name", "sms_sender_id"]
+    autocomplete_fields = ["organisation"]
+    list_select_related = ["organisation"]
+
+
+@admin.register(ReminderTemplate)
+class ReminderTemplateAdmin(OrganisationScopedAdmin):
+    """An organisation's reminder text (without one, the default in messaging/models.py is used)."""
+
+    form = ReminderTemplateForm
+    list_display = ["organisation"]
+    search_fields = ["organisation__name", "body"]
     autocomplete_fields = ["organisation"]
     list_select_related = ["organisation"]
 

@@ -49,6 +49,19 @@ def _email_option(patient: Patient) -> ChannelOption:
     return ChannelOption(Channel.EMAIL, patient.email, reason)
 
 
+def channel_reaching(patient: Patient, *, preferred: Channel | None) -> ChannelOption | None:
+    """The channel a later message about a booking goes by: `preferred` (the one the link came
+    by), or the other when that one can no longer reach the patient (opted out of texts since,
+    say); the patient's contact preference when there is no `preferred`; None when neither reaches them.
+    """
+    options = {option.channel: option for option in channel_options(patient)}
+    first = preferred if preferred is not None else Channel(patient.contact_preference)
+    for channel in [first, *[channel for channel in Channel if channel != first]]:
+        if options[channel].available:
+            return options[channel]
+    return None
+
+
 def default_channel(patient: Patient) -> Channel | None:
     options = {option.channel: option for option in channel_options(patient)}
     preferred = Channel(patient.contact_preference)

@@ -26,7 +26,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from booking.models import Appointment, BookingLink, CancellationReason, CancellationSource
-from messaging.channels import ChannelOption, channel_options
+from messaging.channels import ChannelOption, channel_reaching
 from messaging.delivery import DeliveryEnqueue
 from messaging.models import Channel, Message
 from messaging.segments import MAX_SMS_SEGMENTS, sms_length, sms_normalise
@@ -69,9 +69,7 @@ def _channel_for(appointment: Appointment) -> ChannelOption | None:
     invitation = Message.objects.filter(booking_link_id=appointment.booking_link_id).only("channel").first()
     if invitation is None:
         return None
-    options = {option.channel: option for option in channel_options(appointment.patient)}
-    preferred = [Channel(invitation.channel), *[channel for channel in Channel if channel != invitation.channel]]
-    return next((options[channel] for channel in preferred if options[channel].available), None)
+    return channel_reaching(appointment.patient, preferred=Channel(invitation.channel))
 
 
 def _body(template: str, *, channel: Channel, context: dict[str, object]) -> str:

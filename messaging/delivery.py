@@ -10,12 +10,13 @@ at-least-once window, docs/deployment.md).
 Every claim counts as an attempt, and the claim itself refuses a message that has had
 DELIVERY_MAX_ATTEMPTS of them. Transient failures (timeouts, connection errors, 5xx, 429) are
 tried again with exponential backoff and jitter up to that limit, then the message fails;
-permanent ones fail at once. An error the transport didn't expect (anything but TransportError:
-a bug, a provider client raising something new, a header Django refused) is logged with its
-traceback and treated as transient, so it can't leave the message "sending". A message whose
-last claim never finished (its worker died or hung past the lease) is failed by the sweep
-(`messages_fail_exhausted`) rather than claimed again. The reason is kept on the message for
-staff to read.
+permanent ones fail at once. A reminder whose appointment was cancelled or changed since it was
+queued fails before the provider is called, with the reason (messaging/reminders.py). An error
+the transport didn't expect (anything but TransportError: a bug, a provider client raising
+something new, a header Django refused) is logged with its traceback and treated as transient,
+so it can't leave the message "sending". A message whose last claim never finished (its worker
+died or hung past the lease) is failed by the sweep (`messages_fail_exhausted`) rather than
+claimed again. The reason is kept on the message for staff to read.
 
 This module queues nothing itself: messaging/tasks.py is the one module that enqueues, and it
 passes its enqueue function in (`enqueue`), so the retry's task row is written inside the same
@@ -40,7 +41,8 @@ from booking.formats import time_of_day
 from booking.models import Organisation
 from booking.patients import patients_opt_out
 from messaging.channels import channel_options
-from messaging.models import Channel, Message, MessageStatusEvent
+from messaging.models import Channel, Message, MessageStatusEvent, Reminder
+from messaging.reminders import reminder_stale_reason
 from messaging.texts import message_not_current
 from messaging.transports import SendResult, TransportError, transport_for
 
@@ -107,6 +109,7 @@ def message_claim(message_id: int, *, now: datetime | None = None) -> Message | 
         "cancellation_of__slot__appointment_type",
         "cancellation_of__slot__practitioner",
         "cancellation_of__slot__location",
+        "reminder__appointment__slot",
     ).get(pk=message_id)
 
 
@@ -154,7 +157,17 @@ def unexpected_error(error: BaseException) -> TransportError:
 
 def _why_not_deliverable_now(message: Message) -> str:
     """A retry can come an hour after the message was written: check the patient still wants it
-    there, and that it is still true (messaging/texts.py, message_not_current)."""
+    there, and that it is still true (messaging/texts.py, message_not_current).
+
+    And a reminder only while its appointment is still booked and still to come: it may have
+    been queued (or be waiting for a retry) when the appointment was cancelled or changed.
+    """
+    try:
+        reminder = message.reminder
+    except Reminder.DoesNotExist:
+        reminder = None
+    if reminder is not None and (stale := reminder_stale_reason(reminder=reminder, now=timezone.now())):
+        return stale
     option = next(option for option in channel_options(message.patient) if option.channel == message.channel)
     if not option.available:
         return f"Not sent: {option.reason_unavailable[0].lower()}{option.reason_unavailable[1:]}."

@@ -24,9 +24,10 @@ from booking.offers import (
     practitioners_offering,
 )
 from messaging.channels import channel_options, default_channel
-from messaging.models import MessageTemplate
+from messaging.models import MessageTemplate, ReminderTemplate
+from messaging.reminders import reminder_template_check
 from messaging.sending import LinkSettings
-from messaging.tokens import link_token_add, link_token_remove, tokens_normalise, tokens_unknown
+from messaging.tokens import REMINDER_TOKENS, link_token_add, link_token_remove, tokens_normalise, tokens_unknown
 
 _M = TypeVar("_M", bound=Model)
 
@@ -302,3 +303,25 @@ class MessageTemplateForm(forms.ModelForm):
                 code="unknown_token",
             )
         return body
+
+
+class ReminderTemplateForm(forms.ModelForm):
+    """Django admin's form for an organisation's reminder text: reminder tokens only, and not too long."""
+
+    class Meta:
+        model = ReminderTemplate
+        fields = ["organisation", "body"]
+        labels = {"body": "Reminder text"}
+        error_messages = {"body": {"required": "Enter the reminder text."}}
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        body = cleaned.get("body")
+        if body:
+            body = tokens_normalise(body, known=REMINDER_TOKENS).strip()
+            problems = reminder_template_check(body=body, organisation=cleaned.get("organisation"))
+            if problems:
+                self.add_error("body", [forms.ValidationError(problem, code="reminder_text") for problem in problems])
+            else:
+                cleaned["body"] = body
+        return cleaned

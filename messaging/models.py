@@ -1,6 +1,6 @@
 """What staff send: message templates, and each message as a row before it is delivered; the
-reminders sent before appointments; the ids of texts patients sent us (so a STOP or START acts
-once)."""
+reminders sent before appointments and each organisation's reminder text; the ids of texts
+patients sent us (so a STOP or START acts once)."""
 
 from __future__ import annotations
 
@@ -250,3 +250,32 @@ class Reminder(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.appointment}"
+
+
+# What a reminder says when the organisation hasn't written its own (ReminderTemplate).
+REMINDER_DEFAULT_BODY = (
+    "Reminder from {{Practice Name}}: {{Patient First Name}}, your appointment is on {{Appointment Date}} "
+    "at {{Appointment Time}}. {{Location}} To change or cancel: {{Appointment Link}}"
+)
+
+
+class ReminderTemplate(models.Model):
+    """An organisation's own wording for its reminders; without one, REMINDER_DEFAULT_BODY is used.
+
+    Checked in clean() (messaging/reminders.py, reminder_template_check): only the tokens a
+    reminder knows, and short enough as a text.
+    """
+
+    organisation = models.OneToOneField(Organisation, on_delete=models.CASCADE, related_name="reminder_template")
+    body = models.TextField(
+        default=REMINDER_DEFAULT_BODY,
+        help_text="Tokens: {{Patient First Name}}, {{Practice Name}}, {{Appointment Date}}, {{Appointment Time}}, "
+        "{{Location}} (where, or that the practice will phone, or how a video appointment works) and "
+        "{{Appointment Link}} (the link to change or cancel).",
+    )
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=~Q(body=""), name="reminder_template_body_not_empty")]
+
+    def __str__(self) -> str:
+        return f"Reminder text for {self.organisation}"

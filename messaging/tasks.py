@@ -3,11 +3,12 @@
 The database backend with `manage.py db_worker` in production; the immediate one in
 development and tests. Everything that queues work comes through here: sending
 (messaging/sending.py), confirmations of bookings and changes and cancellation notices
-(messaging/receivers.py), retries (passed to
-messaging/delivery.py as its `enqueue`) and the requeue sweep (`messages_requeue`, the
-requeue_messages command, which also wipes expired links' encrypted tokens). Delivery and
+(messaging/receivers.py), retries (passed to messaging/delivery.py as its `enqueue`), the
+requeue sweep (`messages_requeue`, the requeue_messages command, which also wipes expired
+links' encrypted tokens) and the reminder sweep (`reminders_send`, the send_reminders command;
+a batch's deliveries are queued with one INSERT, `deliveries_enqueue`). Delivery and
 confirmations import nothing from this module, so the imports run one way: tasks →
-confirmations → delivery → transports.
+confirmations and reminders → delivery → transports.
 
 The task names (messaging.tasks.deliver_message, messaging.tasks.send_confirmation,
 messaging.tasks.send_cancellation) are stored in task rows: renaming them strands the tasks
@@ -24,11 +25,14 @@ from django.tasks import task
 from django.tasks.backends.base import BaseTaskBackend
 from django.utils import timezone
 from django_tasks_db.backend import DatabaseBackend
+from django_tasks_db.compat import normalize_json
+from django_tasks_db.models import DBTaskResult, get_date_max
 
 from booking.links import booking_links_wipe_unusable
 from messaging.confirmations import cancellation_send, cancellations_missing, confirmation_send, confirmations_missing
 from messaging.delivery import message_deliver, messages_fail_exhausted, messages_stalled
 from messaging.models import Message
+from messaging.reminders import ReminderRun, reminders_queue
 
 
 @task()
@@ -77,6 +81,40 @@ def delivery_enqueue(*, message: Message, run_after: datetime | None = None) -> 
 
 def _task_rows_live_in_our_database(backend: BaseTaskBackend) -> bool:
     return isinstance(backend, DatabaseBackend)
+
+
+def deliveries_enqueue(*, messages: list[Message]) -> None:
+    """Queue delivery of each of `messages` with their transaction: delivery_enqueue for a batch.
+
+    With the database backend, one INSERT of the task rows for the whole batch (the reminder
+    sweep's constant queries a batch): each row is the one the backend's own enqueue writes
+    (django_tasks_db's DatabaseBackend._task_to_db_task), so db_worker runs it the same way.
+    The task_enqueued signal is not sent for these; nothing here listens to it.
+    """
+    backend = deliver_message.get_backend()
+    if not _task_rows_live_in_our_database(backend):
+        for message in messages:
+            delivery_enqueue(message=message)
+        return
+    DBTaskResult.objects.bulk_create(
+        [
+            DBTaskResult(
+                args_kwargs=normalize_json({"args": [], "kwargs": {"message_id": message.pk}}),
+                priority=deliver_message.priority,
+                task_path=deliver_message.module_path,
+                queue_name=deliver_message.queue_name,
+                # What the backend's pre_save handler puts for "no time": bulk_create sends no signals.
+                run_after=deliver_message.run_after or get_date_max(),
+                backend_name=backend.alias,
+            )
+            for message in messages
+        ]
+    )
+
+
+def reminders_send(*, now: datetime | None = None) -> ReminderRun:
+    """Queue the reminders due now, once each (messaging/reminders.py); the send_reminders command and the scheduler."""
+    return reminders_queue(enqueue=deliveries_enqueue, now=now)
 
 
 def confirmation_enqueue(*, appointment_id: int) -> None:

@@ -1,5 +1,9 @@
 """The tokens staff put in a message: {{Patient First Name}}, {{Practice Name}}, {{Appointment Link}}.
 
+A reminder's text (messaging/reminders.py) knows three more, about the appointment it reminds
+of: {{Appointment Date}}, {{Appointment Time}} and {{Location}} (REMINDER_TOKENS); a message
+staff write has no appointment yet, so the builder refuses them there.
+
 Staff type these by hand, so `<<Appointment Link>>` is the same token, and so is any
 spelling that differs only in letter case or in spaces inside the brackets
 (`{{ appointment link }}`, `{{AppointmentLink}}`). Nothing else is read: staff text is never
@@ -23,6 +27,10 @@ PATIENT_FIRST_NAME = "{{Patient First Name}}"
 PRACTICE_NAME = "{{Practice Name}}"
 APPOINTMENT_LINK = "{{Appointment Link}}"
 KNOWN_TOKENS = (PATIENT_FIRST_NAME, PRACTICE_NAME, APPOINTMENT_LINK)
+APPOINTMENT_DATE = "{{Appointment Date}}"
+APPOINTMENT_TIME = "{{Appointment Time}}"
+LOCATION = "{{Location}}"
+REMINDER_TOKENS = (*KNOWN_TOKENS, APPOINTMENT_DATE, APPOINTMENT_TIME, LOCATION)
 
 # Where the link goes in a message as stored and as staff read it (messaging/texts.py puts the
 # link back there only when the text goes to the provider): a working link is never at rest.
@@ -47,34 +55,50 @@ _SPACES = re.compile(f"[{_HORIZONTAL_SPACES}]+")
 _WHITESPACE = _HORIZONTAL_SPACES + "\n\v\f\r\u0085\u2028\u2029"
 # Keyed without spaces: "{{AppointmentLink}}" and "{{ Appointment  Link }}" differ from the
 # token only in spaces, and staff who type either mean the link.
-_CANONICAL = {_SPACES.sub("", token.strip("{}")).lower(): token for token in KNOWN_TOKENS}
+_CANONICAL = {_SPACES.sub("", token.strip("{}")).lower(): token for token in REMINDER_TOKENS}
 
 
-def _canonical(match: re.Match[str]) -> str | None:
+def _canonical(match: re.Match[str], known: tuple[str, ...] = KNOWN_TOKENS) -> str | None:
     inside = match.group(1) if match.group(1) is not None else match.group(2)
     letters = _SPACES.sub("", inside)
     # ASCII only, so that look-alikes such as the Kelvin sign (which lower-cases to "k") are
     # not read as a token: forgiving about case and spaces, and nothing else.
     if not letters.isascii():
         return None
-    return _CANONICAL.get(letters.lower())
+    token = _CANONICAL.get(letters.lower())
+    return token if token in known else None
 
 
-def tokens_normalise(body: str) -> str:
+def tokens_normalise(body: str, *, known: tuple[str, ...] = KNOWN_TOKENS) -> str:
     """`body` with every recognised spelling of a token rewritten to its canonical {{...}} form."""
-    return _TOKEN_LIKE.sub(lambda match: _canonical(match) or match.group(0), body)
+    return _TOKEN_LIKE.sub(lambda match: _canonical(match, known) or match.group(0), body)
 
 
-def tokens_unknown(body: str) -> list[str]:
-    """Token-shaped text in `body` that is none of ours, as typed, in order, each once.
+def tokens_unknown(body: str, *, known: tuple[str, ...] = KNOWN_TOKENS) -> list[str]:
+    """Token-shaped text in `body` that is none of `known`, as typed, in order, each once.
 
     So the form can say "{{Patient Surname}} is not a token we know" instead of sending it.
     """
     unknown: list[str] = []
     for match in _TOKEN_LIKE.finditer(body):
-        if _canonical(match) is None and match.group(0) not in unknown:
+        if _canonical(match, known) is None and match.group(0) not in unknown:
             unknown.append(match.group(0))
     return unknown
+
+
+def tokens_fill(body: str, *, values: dict[str, str]) -> str:
+    """`body` with each token of `values` (canonical keys), in any spelling, replaced by its value.
+
+    One pass, like tokens_render, so a value that looks like a token is not read again. Any
+    other token-shaped text stays as typed (a reminder template is checked for those first).
+    """
+    known = tuple(values)
+
+    def replace(match: re.Match[str]) -> str:
+        token = _canonical(match, known)
+        return match.group(0) if token is None else values[token]
+
+    return _TOKEN_LIKE.sub(replace, body)
 
 
 def _link_tokens(body: str) -> Iterator[re.Match[str]]:

@@ -34,6 +34,7 @@ from tests.factories import (
     AppointmentTypeFactory,
     BookingLinkFactory,
     LocationFactory,
+    MessageFactory,
     OrganisationFactory,
     PatientFactory,
     PractitionerFactory,
@@ -361,3 +362,41 @@ def make_change(appointment: Appointment, slot: Slot) -> Appointment:
             lambda: appointment_changed.send(sender=Appointment, appointment=new, previous=appointment)
         )
     return new
+
+
+def make_booked_appointment(
+    practice: Practice,
+    *,
+    start: datetime,
+    booked_at: datetime,
+    channel: str = "sms",
+    patient: Patient | None = None,
+    appointment_type: AppointmentType | None = None,
+    practitioner: Practitioner | None = None,
+) -> Appointment:
+    """An appointment booked through a link that was sent by `channel`, at `start`, booked at `booked_at`.
+
+    Made row by row rather than through appointment_book, whose booking window is the real
+    clock's: reminder tests book on days around the clock changes, years from now. The link
+    keeps its encrypted token, as a booked link does while its appointment is to come.
+    """
+    patient = patient or practice.patient
+    appointment_type = appointment_type or practice.appointment_type
+    link = BookingLinkFactory(
+        patient=patient,
+        appointment_type=appointment_type,
+        location=practice.location,
+        status=BookingLink.Status.BOOKED,
+        expires_at=None,
+    )
+    address = patient.mobile if channel == "sms" else patient.email
+    MessageFactory(patient=patient, booking_link=link, channel=channel, to_address=address)
+    slot = SlotFactory(
+        practitioner=practitioner or practice.practitioner,
+        location=practice.location,
+        appointment_type=appointment_type,
+        start=start,
+        end=start + timedelta(minutes=10),
+        status=Slot.Status.BOOKED,
+    )
+    return AppointmentFactory(slot=slot, patient=patient, booking_link=link, booked_at=booked_at)

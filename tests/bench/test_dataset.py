@@ -7,10 +7,12 @@ from datetime import date
 
 import pytest
 from django.db import connection
-from django.test import Client
+from django.test import Client, override_settings
 
 from bench import dataset
 from bench.plan import CLINIC_CLINICIANS, RACE_CLIENTS, RACE_SLOTS, make_plan
+from bench.reminders import reminder_sweep_bench
+from bench.report import REMINDER_QUERIES_PER_BATCH, reminder_budgets
 from booking.models import (
     Appointment,
     BookingLink,
@@ -143,3 +145,17 @@ class TestTheDataSet:
         assert 0.25 < slots.filter(status=Slot.Status.BOOKED).count() / slots.count() < 0.35
         assert clinic["any"]["patients"]
         assert clinic["one"]["patients"]
+
+    @override_settings(TASKS={"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}})
+    def test_the_reminder_sweep_queues_what_is_due_by_index_in_constant_queries_and_leaves_the_data_set(self, built):
+        appointments_before = Appointment.objects.count()
+        # 1,000 booked, 10 due; a week on, where this tiny data set still has slots.
+        sweep = reminder_sweep_bench(scale=SCALE.factor * 10, days_ahead=7)
+        assert sweep["appointments"] == 1000
+        assert sweep["queued"] + sweep["not_sent"] == sweep["due"] == 10
+        assert sweep["queries_per_batch"] == REMINDER_QUERIES_PER_BATCH
+        assert sweep["plan_uses_index"]
+        assert reminder_budgets({"reminders": sweep})[0]["passed"]
+        # Rolled back: the data set is as it was built.
+        assert Appointment.objects.count() == appointments_before
+        assert not Message.objects.filter(reminder__isnull=False).exists()

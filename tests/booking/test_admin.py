@@ -44,7 +44,7 @@ from booking.models import (
     Slot,
     StaffMembership,
 )
-from messaging.models import Message, MessageStatusEvent, MessageTemplate, SenderProfile
+from messaging.models import Message, MessageStatusEvent, MessageTemplate, ReminderTemplate, SenderProfile
 from tests.factories import (
     AppointmentFactory,
     AppointmentTypeFactory,
@@ -240,6 +240,7 @@ def make_data_set() -> dict[type[models.Model], models.Model]:
     message = MessageFactory(patient=patient, booking_link=link, to_address=patient.mobile)
     MessageStatusEvent.objects.create(message=message, status="sent", source="worker", provider_status="queued")
     sender = SenderProfile.objects.create(organisation=practice, sms_sender_id="Riverside")
+    reminder_text = ReminderTemplate.objects.create(organisation=practice)
     sign_in = dict(username="ruth.reception", ip_address="203.0.113.7", user_agent="Firefox", http_accept="*/*")
     failed_sign_in = AccessAttempt.objects.create(
         **sign_in, path_info="/accounts/login/", get_data="", post_data="", failures_since_start=2
@@ -251,6 +252,7 @@ def make_data_set() -> dict[type[models.Model], models.Model]:
         AccessFailureLog: failure_log,
         AccessLog: access_log,
         SenderProfile: sender,
+        ReminderTemplate: reminder_text,
         MessageTemplate: template,
         Message: message,
         Organisation: practice,

@@ -33,7 +33,7 @@ from booking.models import (
     Slot,
     StaffMembership,
 )
-from messaging.models import Message, MessageTemplate, SenderProfile
+from messaging.models import Message, MessageTemplate, ReminderTemplate, SenderProfile
 from tests.factories import (
     AppointmentFactory,
     AuditEventFactory,
@@ -81,6 +81,7 @@ def world(name: str) -> dict:
         MessageTemplate: MessageTemplateFactory(organisation=practice.organisation),
         Message: MessageFactory(patient=practice.patient),
         SenderProfile: SenderProfile.objects.create(organisation=practice.organisation, sms_sender_id=name[:11]),
+        ReminderTemplate: ReminderTemplate.objects.create(organisation=practice.organisation),
         "practice": practice,
     }
 
@@ -129,6 +130,7 @@ def test_every_scoped_model_is_covered():
         MessageTemplate,
         Message,
         SenderProfile,
+        ReminderTemplate,
     }
 
 
