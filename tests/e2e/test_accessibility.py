@@ -145,6 +145,8 @@ def test_every_page_of_changing_and_cancelling_passes_axe_at_320_px(axe_page, pr
     page.reload()
     page.get_by_role("radio").first.check()
     page.get_by_role("button", name="Continue").click()
+    # The confirm page, loaded, before its form is tampered with (a busy machine is slow to navigate).
+    expect(page.get_by_role("button", name="Change appointment")).to_be_visible()
     page.evaluate("document.querySelector('input[name=slot]').value = 'NOTAREALTIME'")
     page.get_by_role("button", name="Change appointment").click()
     expect(page.get_by_role("heading", name="That time cannot be booked")).to_be_visible()
@@ -152,6 +154,7 @@ def test_every_page_of_changing_and_cancelling_passes_axe_at_320_px(axe_page, pr
 
     page.goto(f"/b/{link.token}/cancel")
     check("cancel")
+    expect(page.get_by_role("button", name="Cancel appointment")).to_be_visible()
     page.evaluate("document.querySelector('input[name=appointment]').value = 'NOTREAL'")
     page.get_by_role("radio", name="I no longer need it").check()
     page.get_by_role("button", name="Cancel appointment").click()
