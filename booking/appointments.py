@@ -33,6 +33,8 @@ What a booked link may do, and until when (the patient's side, booking/views/man
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from datetime import datetime
 
 from django.db import IntegrityError, OperationalError, models, transaction
@@ -58,7 +60,6 @@ from booking.models import (
     CancellationSource,
     Slot,
 )
-from booking.offers import booking_link_still_shared
 from booking.policy import appointment_online_policy
 from booking.sharing import sharing_agreement_hold
 from booking.signals import appointment_booked, appointment_cancelled, appointment_changed
@@ -76,6 +77,33 @@ CANCELLATION_FIELDS = (
 )
 
 
+@contextlib.contextmanager
+def _busy_on_lock_timeout() -> Iterator[None]:
+    """Turn PostgreSQL's lock timeout (settings: DATABASE_LOCK_TIMEOUT_MS) into BookingBusy."""
+    try:
+        yield
+    except OperationalError as error:
+        if getattr(getattr(error, "__cause__", None), "sqlstate", None) == LOCK_NOT_AVAILABLE:
+            raise BookingBusy() from error
+        raise
+
+
+def _link_locked(*, link_id: int) -> BookingLink:
+    """The link's row, locked until commit (with its type, patient and organisation); raises
+    LinkNotBookable(NOT_FOUND) when there is none. The first lock every booking, change and
+    patient's cancellation through a link takes."""
+    link = (
+        BookingLink.objects.select_for_update(of=("self",))
+        .select_related("appointment_type", "patient", "organisation")
+        .fetch_mode(models.FETCH_RAISE)
+        .filter(pk=link_id)
+        .first()
+    )
+    if link is None:
+        raise LinkNotBookable(LinkState.NOT_FOUND)
+    return link
+
+
 def appointment_book(
     *, link_id: int, slot_id: int, ip_address: str | None = None, now: datetime | None = None
 ) -> Appointment:
@@ -85,64 +113,51 @@ def appointment_book(
     revocation, lock, already booked, a type since deactivated or made not self-bookable and, for
     a host's type, that the sharing agreement is still in force, holding the agreement row
     `FOR SHARE` with `sharing_agreement_hold` so that an end waits for this booking or is seen
-    by it); then claims the slot with one conditional UPDATE over the times the link offers
-    (`Slot.objects.offered_by`: still free, the link's type, location and practitioner, in the
-    booking window). Sends `appointment_booked` after the commit.
+    by it); then claims a free slot at the chosen slot's start with `slot_claim` (one UPDATE
+    over the times the link offers, `FOR UPDATE SKIP LOCKED`: the link's type, location and
+    practitioner, in the booking window). Sends `appointment_booked` after the commit.
     Raises LinkNotBookable (with its LinkState), SlotNotAllowed, SlotTaken, or BookingBusy on a
     lock timeout.
     """
     now = now or timezone.now()
-    try:
-        with transaction.atomic():
-            link = (
-                BookingLink.objects.select_for_update(of=("self",))
-                .select_related("appointment_type", "patient", "organisation")
-                .fetch_mode(models.FETCH_RAISE)
-                .filter(pk=link_id)
-                .first()
-            )
-            if link is None:
-                raise LinkNotBookable(LinkState.NOT_FOUND)
-            state = booking_link_patient_state(link=link, now=now)
-            if state != LinkState.ACTIVE:
-                raise LinkNotBookable(state)
-            # The check above read the agreement without a lock; this one holds it FOR SHARE
-            # until commit, so an end can't slip in between the check and the booking.
-            if not sharing_agreement_hold(link=link):
-                raise LinkNotBookable(LinkState.AGREEMENT_ENDED)
+    with _busy_on_lock_timeout(), transaction.atomic():
+        link = _link_locked(link_id=link_id)
+        state = booking_link_patient_state(link=link, now=now)
+        if state != LinkState.ACTIVE:
+            raise LinkNotBookable(state)
+        # The check above read the agreement without a lock; this one holds it FOR SHARE
+        # until commit, so an end can't slip in between the check and the booking.
+        if not sharing_agreement_hold(link=link):
+            raise LinkNotBookable(LinkState.AGREEMENT_ENDED)
 
-            claimed = slot_claim(link=link, slot_id=slot_id, now=now)
-            if claimed is None:
-                if Slot.objects.offered_by(link, now=now, taken_too=True).filter(pk=slot_id).exists():
-                    raise SlotTaken()
-                raise SlotNotAllowed()
+        claimed = slot_claim(link=link, slot_id=slot_id, now=now)
+        if claimed is None:
+            if Slot.objects.offered_by(link, now=now, taken_too=True).filter(pk=slot_id).exists():
+                raise SlotTaken()
+            raise SlotNotAllowed()
 
-            try:
-                with transaction.atomic():
-                    appointment = Appointment.objects.create(
-                        slot_id=claimed, patient=link.patient, booking_link=link, booked_at=now
-                    )
-            except IntegrityError as error:
-                # The database's last guard: the link already has a booked appointment
-                # (say it was locked after booking and then unlocked as active).
-                raise LinkNotBookable(LinkState.BOOKED) from error
-            link.status = BookingLink.Status.BOOKED
-            # The link keeps its encrypted token: the confirmation (and later reminders) carry it
-            # so the patient can change or cancel. It is wiped once the appointment is cancelled
-            # or its time has passed (appointment_cancel, booking_links_wipe_unusable).
-            link.save(update_fields=["status"])
-            audit_record(
-                action=AuditEvent.Action.BOOKED,
-                patient=link.patient,
-                booking_link=link,
-                appointment=appointment,
-                ip_address=ip_address,
-            )
-            transaction.on_commit(lambda: appointment_booked.send(sender=Appointment, appointment=appointment))
-    except OperationalError as error:
-        if getattr(getattr(error, "__cause__", None), "sqlstate", None) == LOCK_NOT_AVAILABLE:
-            raise BookingBusy() from error
-        raise
+        try:
+            with transaction.atomic():
+                appointment = Appointment.objects.create(
+                    slot_id=claimed, patient=link.patient, booking_link=link, booked_at=now
+                )
+        except IntegrityError as error:
+            # The database's last guard: the link already has a booked appointment
+            # (say it was locked after booking and then unlocked as active).
+            raise LinkNotBookable(LinkState.BOOKED) from error
+        link.status = BookingLink.Status.BOOKED
+        # The link keeps its encrypted token: the confirmation (and later reminders) carry it
+        # so the patient can change or cancel. It is wiped once the appointment is cancelled
+        # or its time has passed (appointment_cancel, booking_links_wipe_unusable).
+        link.save(update_fields=["status"])
+        audit_record(
+            action=AuditEvent.Action.BOOKED,
+            patient=link.patient,
+            booking_link=link,
+            appointment=appointment,
+            ip_address=ip_address,
+        )
+        transaction.on_commit(lambda: appointment_booked.send(sender=Appointment, appointment=appointment))
     return appointment
 
 
@@ -219,33 +234,9 @@ def appointment_cancel(
 # --- The patient changes or cancels through the link -----------------------------------------
 
 
-def booking_link_change_refused(*, link: BookingLink) -> LinkState | None:
-    """Why the link can't book another time for a change, or None when it can.
-
-    TYPE_WITHDRAWN when the practice deactivated the type or stopped patients booking it;
-    AGREEMENT_ENDED when a host's type is no longer shared with the sender. Expiry doesn't
-    count (see the module's docstring). Reads `link.appointment_type`; one query for a host's
-    type, none for the sender's own. The pages ask here; `appointment_change` asks again under
-    the lock, holding the agreement.
-    """
-    if not (link.appointment_type.is_active and link.appointment_type.self_bookable):
-        return LinkState.TYPE_WITHDRAWN
-    if not booking_link_still_shared(link=link):
-        return LinkState.AGREEMENT_ENDED
-    return None
-
-
 def _booked_link_locked(*, link_id: int) -> BookingLink:
     """The link's row, locked until commit; raises LinkNotBookable if it is gone, revoked or locked."""
-    link = (
-        BookingLink.objects.select_for_update(of=("self",))
-        .select_related("appointment_type", "patient", "organisation")
-        .fetch_mode(models.FETCH_RAISE)
-        .filter(pk=link_id)
-        .first()
-    )
-    if link is None:
-        raise LinkNotBookable(LinkState.NOT_FOUND)
+    link = _link_locked(link_id=link_id)
     state = booking_link_patient_state(link=link)
     # Expired, withdrawn or unshared don't stop a booked link here: see the module's docstring.
     if state in (LinkState.REVOKED, LinkState.LOCKED):
@@ -307,69 +298,64 @@ def appointment_change(
     SlotNotAllowed, or BookingBusy on a lock timeout.
     """
     now = now or timezone.now()
-    try:
-        with transaction.atomic():
-            link = _booked_link_locked(link_id=link_id)
-            previous = _current_appointment(link=link, appointment_id=appointment_id)
-            policy = appointment_online_policy(appointment=previous, now=now)
-            if not policy.can_change:
-                raise ChangeNotAllowed(str(policy.change_refused), policy.explain(policy.change_refused))
-            if not (link.appointment_type.is_active and link.appointment_type.self_bookable):
-                raise LinkNotBookable(LinkState.TYPE_WITHDRAWN)
-            if not sharing_agreement_hold(link=link):
-                raise LinkNotBookable(LinkState.AGREEMENT_ENDED)
+    with _busy_on_lock_timeout(), transaction.atomic():
+        link = _booked_link_locked(link_id=link_id)
+        previous = _current_appointment(link=link, appointment_id=appointment_id)
+        policy = appointment_online_policy(appointment=previous, now=now)
+        if not policy.can_change:
+            raise ChangeNotAllowed(str(policy.change_refused), policy.explain(policy.change_refused))
+        if not (link.appointment_type.is_active and link.appointment_type.self_bookable):
+            raise LinkNotBookable(LinkState.TYPE_WITHDRAWN)
+        if not sharing_agreement_hold(link=link):
+            raise LinkNotBookable(LinkState.AGREEMENT_ENDED)
 
-            chosen_start = Slot.objects.filter(pk=slot_id).values_list("start", flat=True).first()
-            if chosen_start is None:
-                raise SlotNotAllowed()
-            if chosen_start == previous.slot.start:
-                # Another clinician's slot at the same time would be a change that changes nothing.
-                raise SlotNotAllowed("That is the time you already have. Please choose another.")
-            claimed = slot_claim(link=link, slot_id=slot_id, now=now)
-            if claimed is None:
-                if Slot.objects.offered_by(link, now=now, taken_too=True).filter(pk=slot_id).exists():
-                    raise SlotTaken()
-                raise SlotNotAllowed()
+        chosen_start = Slot.objects.filter(pk=slot_id).values_list("start", flat=True).first()
+        if chosen_start is None:
+            raise SlotNotAllowed()
+        if chosen_start == previous.slot.start:
+            # Another clinician's slot at the same time would be a change that changes nothing.
+            raise SlotNotAllowed("That is the time you already have. Please choose another.")
+        claimed = slot_claim(link=link, slot_id=slot_id, now=now)
+        if claimed is None:
+            if Slot.objects.offered_by(link, now=now, taken_too=True).filter(pk=slot_id).exists():
+                raise SlotTaken()
+            raise SlotNotAllowed()
 
-            if not _appointment_end_for_change(appointment=previous, now=now):
-                # Cancelled meanwhile by someone who didn't take the link's lock: the rollback
-                # gives the new slot back.
-                raise AppointmentNotCurrent()
-            Slot.objects.filter(pk=previous.slot_id, status=Slot.Status.BOOKED).update(status=Slot.Status.FREE)
-            try:
-                with transaction.atomic():
-                    appointment = Appointment.objects.create(
-                        slot_id=claimed,
-                        patient=link.patient,
-                        booking_link=link,
-                        booked_at=now,
-                        replaces=previous,
-                        original_id=previous.original_id or previous.pk,
-                        change_count=previous.change_count + 1,
-                    )
-            except IntegrityError as error:
-                # The database's last guard: this appointment was already replaced, or the link
-                # already has another booked appointment.
-                raise AppointmentNotCurrent() from error
-            previous.status = Appointment.Status.CANCELLED
-            previous.cancelled_at = now
-            previous.cancellation_source = CancellationSource.CHANGED
-            previous.cancellation_reason = CancellationReason.CHANGED
-            audit_record(
-                action=AuditEvent.Action.APPOINTMENT_CHANGED,
-                patient=link.patient,
-                booking_link=link,
-                appointment=appointment,
-                ip_address=ip_address,
-                detail={"previous": previous.reference, "change": appointment.change_count},
-            )
-            transaction.on_commit(
-                lambda: appointment_changed.send(sender=Appointment, appointment=appointment, previous=previous)
-            )
-    except OperationalError as error:
-        if getattr(getattr(error, "__cause__", None), "sqlstate", None) == LOCK_NOT_AVAILABLE:
-            raise BookingBusy() from error
-        raise
+        if not _appointment_end_for_change(appointment=previous, now=now):
+            # Cancelled meanwhile by someone who didn't take the link's lock: the rollback
+            # gives the new slot back.
+            raise AppointmentNotCurrent()
+        Slot.objects.filter(pk=previous.slot_id, status=Slot.Status.BOOKED).update(status=Slot.Status.FREE)
+        try:
+            with transaction.atomic():
+                appointment = Appointment.objects.create(
+                    slot_id=claimed,
+                    patient=link.patient,
+                    booking_link=link,
+                    booked_at=now,
+                    replaces=previous,
+                    original_id=previous.original_id or previous.pk,
+                    change_count=previous.change_count + 1,
+                )
+        except IntegrityError as error:
+            # The database's last guard: this appointment was already replaced, or the link
+            # already has another booked appointment.
+            raise AppointmentNotCurrent() from error
+        previous.status = Appointment.Status.CANCELLED
+        previous.cancelled_at = now
+        previous.cancellation_source = CancellationSource.CHANGED
+        previous.cancellation_reason = CancellationReason.CHANGED
+        audit_record(
+            action=AuditEvent.Action.APPOINTMENT_CHANGED,
+            patient=link.patient,
+            booking_link=link,
+            appointment=appointment,
+            ip_address=ip_address,
+            detail={"previous": previous.reference, "change": appointment.change_count},
+        )
+        transaction.on_commit(
+            lambda: appointment_changed.send(sender=Appointment, appointment=appointment, previous=previous)
+        )
     return appointment
 
 
@@ -395,30 +381,25 @@ def appointment_cancel_by_patient(
     if reason not in PATIENT_CANCELLATION_REASONS:
         raise ValueError(f"{reason!r} is not a reason a patient gives")
     now = now or timezone.now()
-    try:
-        with transaction.atomic():
-            link = _booked_link_locked(link_id=link_id)
-            appointment = _current_appointment(link=link, appointment_id=appointment_id)
-            policy = appointment_online_policy(appointment=appointment, now=now)
-            if not policy.can_cancel:
-                raise ChangeNotAllowed(str(policy.cancel_refused), policy.explain(policy.cancel_refused))
-            # Already read with the link; appointment_cancel's audit needs them.
-            appointment.patient = link.patient
-            appointment.booking_link = link
-            if not appointment_cancel(
-                appointment=appointment,
-                actor=None,
-                source=CancellationSource.PATIENT,
-                reason=reason,
-                detail=detail,
-                ip_address=ip_address,
-                now=now,
-            ):
-                raise AppointmentNotCurrent()
-    except OperationalError as error:
-        if getattr(getattr(error, "__cause__", None), "sqlstate", None) == LOCK_NOT_AVAILABLE:
-            raise BookingBusy() from error
-        raise
+    with _busy_on_lock_timeout(), transaction.atomic():
+        link = _booked_link_locked(link_id=link_id)
+        appointment = _current_appointment(link=link, appointment_id=appointment_id)
+        policy = appointment_online_policy(appointment=appointment, now=now)
+        if not policy.can_cancel:
+            raise ChangeNotAllowed(str(policy.cancel_refused), policy.explain(policy.cancel_refused))
+        # Already read with the link; appointment_cancel's audit needs them.
+        appointment.patient = link.patient
+        appointment.booking_link = link
+        if not appointment_cancel(
+            appointment=appointment,
+            actor=None,
+            source=CancellationSource.PATIENT,
+            reason=reason,
+            detail=detail,
+            ip_address=ip_address,
+            now=now,
+        ):
+            raise AppointmentNotCurrent()
     return appointment
 
 

@@ -407,8 +407,19 @@ def booking_link_patient_state(*, link: BookingLink | None, now: datetime | None
         return LinkState.LOCKED
     if link.expires_at is not None and link.expires_at <= now:
         return LinkState.EXPIRED
+    return booking_link_offer_withdrawn(link=link) or LinkState.ACTIVE
+
+
+def booking_link_offer_withdrawn(*, link: BookingLink) -> LinkState | None:
+    """Why the link's type can no longer be booked through it, or None while it can.
+
+    TYPE_WITHDRAWN when the practice deactivated the type or stopped patients booking it;
+    AGREEMENT_ENDED when a host's type is no longer shared with the sender. Booking (through
+    `booking_link_patient_state`) and changing to another time both ask here. Reads
+    `link.appointment_type`; one query for a host's type, none for the sender's own.
+    """
     if not (link.appointment_type.is_active and link.appointment_type.self_bookable):
         return LinkState.TYPE_WITHDRAWN
     if not booking_link_still_shared(link=link):
         return LinkState.AGREEMENT_ENDED
-    return LinkState.ACTIVE
+    return None

@@ -35,7 +35,6 @@ from booking.appointments import (
     appointment_cancel_by_patient,
     appointment_change,
     booking_link_booked_appointment,
-    booking_link_change_refused,
     booking_link_last_appointment,
 )
 from booking.exceptions import (
@@ -50,7 +49,7 @@ from booking.exceptions import (
 from booking.formats import today_in_london
 from booking.forms import PatientCancelForm, appointment_id_from_reference, slot_id_from_reference
 from booking.http import client_ip
-from booking.links import LinkState
+from booking.links import LinkState, booking_link_offer_withdrawn
 from booking.models import Appointment, BookingLink, CancellationReason, CancellationSource, Slot
 from booking.policy import appointment_online_policy
 from booking.slots import FreeStart, slot_find_choice
@@ -81,7 +80,7 @@ def _options(link: BookingLink, appointment: Appointment, now: datetime) -> Opti
     policy = appointment_online_policy(appointment=appointment, now=now)
     can_change = policy.can_change
     why_not = policy.explain(policy.cancel_refused) or policy.explain(policy.change_refused)
-    if can_change and booking_link_change_refused(link=link) is not None:
+    if can_change and booking_link_offer_withdrawn(link=link) is not None:
         can_change = False
         why_not = CHANGE_REFUSED_BY_LINK
     return Options(can_change=can_change, can_cancel=policy.can_cancel, why_not=why_not)
@@ -284,7 +283,7 @@ def _changeable(request: HttpRequest, link: BookingLink, *, token: str) -> Appoi
     policy = appointment_online_policy(appointment=appointment, now=timezone.now())
     if not policy.can_change:
         return _refused(request, link, token=token, appointment=appointment, why=policy.explain(policy.change_refused))
-    state = booking_link_change_refused(link=link)
+    state = booking_link_offer_withdrawn(link=link)
     if state is not None:
         return _refused(request, link, token=token, appointment=appointment, why=CHANGE_REFUSED_BY_LINK)
     return appointment

@@ -16,7 +16,6 @@ from booking.appointments import (
     appointment_cancel_by_patient,
     appointment_change,
     booking_link_booked_appointment,
-    booking_link_change_refused,
 )
 from booking.exceptions import (
     AppointmentNotCurrent,
@@ -26,6 +25,7 @@ from booking.exceptions import (
     SlotNotAllowed,
     SlotTaken,
 )
+from booking.links import booking_link_offer_withdrawn
 from booking.models import (
     Appointment,
     AppointmentType,
@@ -201,7 +201,7 @@ class TestChange:
         link, old = booked_link
         AppointmentType.objects.filter(pk=practice.appointment_type.pk).update(self_bookable=False)
         link.refresh_from_db()
-        assert booking_link_change_refused(
+        assert booking_link_offer_withdrawn(
             link=BookingLink.objects.select_related("appointment_type").get(pk=link.pk)
         ) == ("type_withdrawn")
         with pytest.raises(LinkNotBookable) as error:
