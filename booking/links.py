@@ -150,6 +150,8 @@ def booking_link_state(*, link: BookingLink, appointment: Appointment | None, no
         return "Revoked"
     if link.status == BookingLink.Status.LOCKED:
         return "Locked (wrong date of birth 5 times)"
+    if link.status == BookingLink.Status.DECLINED:
+        return "Declined by the patient"
     if link.status == BookingLink.Status.BOOKED:
         return "Booked"
     if link.expires_at is None:
@@ -224,7 +226,7 @@ def booking_links_wipe_unusable(*, now: datetime | None = None) -> int:
     return (
         BookingLink.objects.exclude(token_encrypted="")
         .filter(
-            models.Q(status=BookingLink.Status.REVOKED)
+            models.Q(status__in=[BookingLink.Status.REVOKED, BookingLink.Status.DECLINED])
             | (~models.Q(status=BookingLink.Status.BOOKED) & models.Q(expires_at__lte=now))
             | (models.Q(status=BookingLink.Status.BOOKED) & ~models.Exists(appointment_to_come))
         )
@@ -380,6 +382,8 @@ class LinkState(enum.StrEnum):
     EXPIRED = "expired"
     REVOKED = "revoked"
     LOCKED = "locked"
+    # A campaign's invitation the patient declined.
+    DECLINED = "declined"
     NOT_FOUND = "not_found"
     # The link's type belongs to a host whose sharing agreement with the sender has ended.
     AGREEMENT_ENDED = "agreement_ended"
@@ -405,6 +409,8 @@ def booking_link_patient_state(*, link: BookingLink | None, now: datetime | None
         return LinkState.REVOKED
     if link.status == BookingLink.Status.LOCKED:
         return LinkState.LOCKED
+    if link.status == BookingLink.Status.DECLINED:
+        return LinkState.DECLINED
     if link.expires_at is not None and link.expires_at <= now:
         return LinkState.EXPIRED
     return booking_link_offer_withdrawn(link=link) or LinkState.ACTIVE

@@ -692,6 +692,18 @@ class LinkTokenUnknown(ValueError, AttributeError):
     """
 
 
+class DeclineReason(models.TextChoices):
+    """Why a patient declined a campaign's invitation (optional), as they choose it."""
+
+    HAD_IT_ELSEWHERE = "had_elsewhere", "I've already had it or booked it elsewhere"
+    DO_NOT_WANT = "do_not_want", "I don't want it"
+    NOT_NOW = "not_now", "Not now: maybe later"
+    OTHER = "other", "Other reason"
+
+
+DECLINE_REASON_CODES = [reason.value for reason in DeclineReason]
+
+
 class BookingLink(models.Model):
     """One patient, one appointment type, one location: the self-booking link.
 
@@ -707,6 +719,8 @@ class BookingLink(models.Model):
         BOOKED = "booked", "Booked"
         REVOKED = "revoked", "Revoked"
         LOCKED = "locked", "Locked"
+        # The patient said they don't want this appointment (a campaign's invitation): it can't book.
+        DECLINED = "declined", "Declined"
 
     token_digest = models.CharField(max_length=64, unique=True, editable=False)
     # Empty once the link can't book: nothing then needs the token again.
@@ -736,10 +750,28 @@ class BookingLink(models.Model):
     last_opened_at = models.DateTimeField(null=True, blank=True, editable=False)
     open_count = models.PositiveIntegerField(default=0, db_default=0, editable=False)
     revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The first time a date of birth matched (a campaign's funnel counts "Date of birth confirmed").
+    verified_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # A campaign's invitation offers "I don't want this appointment" beside the times.
+    declinable = models.BooleanField(default=False, db_default=False, editable=False)
+    declined_at = models.DateTimeField(null=True, blank=True, editable=False)
+    decline_reason = models.CharField(
+        max_length=20, blank=True, default="", db_default="", choices=DeclineReason.choices
+    )
+    decline_detail = models.CharField(max_length=200, blank=True, default="", db_default="")
 
     class Meta:
         ordering = ["-created_at"]
         constraints = [
+            # Only an invitation that offers declining can be declined, and a declined one says when.
+            models.CheckConstraint(
+                condition=~Q(status="declined") | Q(declinable=True, declined_at__isnull=False),
+                name="booking_link_declined_when_declinable",
+            ),
+            models.CheckConstraint(
+                condition=Q(decline_reason="") | Q(decline_reason__in=DECLINE_REASON_CODES),
+                name="booking_link_decline_reason_valid",
+            ),
             models.CheckConstraint(
                 condition=Q(failed_attempts__gte=0, failed_attempts__lte=MAX_DOB_ATTEMPTS),
                 name="booking_link_failed_attempts_range",
@@ -1007,6 +1039,8 @@ class AuditEvent(models.Model):
         LOCKED = "locked", "Link locked"
         UNLOCKED = "unlocked", "Link unlocked"
         BOOKED = "booked", "Appointment booked"
+        DECLINED = "declined", "Invitation declined"
+        CAMPAIGN = "campaign", "Campaign changed"
         CANCELLED = "cancelled", "Appointment cancelled"
         APPOINTMENT_CHANGED = "appt_changed", "Appointment changed"
         OUTCOME_RECORDED = "outcome", "Attendance recorded"

@@ -27,7 +27,7 @@ MIN_LENGTH = 6
 
 # Index in this tuple = the kind folded into the number. Append new kinds at the end (an
 # existing kind's index is part of every reference already given out); KIND_SPACE leaves room.
-KINDS = ("", "patient", "message", "link", "slot", "appointment")
+KINDS = ("", "patient", "message", "link", "slot", "appointment", "campaign")
 KIND_SPACE = 8
 # Any other namespace (none in the product) shares this one index: apart from every kind
 # above, though not from each other.

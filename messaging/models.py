@@ -1,6 +1,7 @@
 """What staff send: message templates, and each message as a row before it is delivered; the
 reminders sent before appointments and each organisation's reminder text; the ids of texts
-patients sent us (so a STOP or START acts once)."""
+patients sent us (so a STOP or START acts once); campaigns, each with the rows of its list of
+patients."""
 
 from __future__ import annotations
 
@@ -9,11 +10,11 @@ import uuid
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.db.models.functions import Now
 from django.utils import timezone
 
-from booking.models import Appointment, BookingLink, Organisation, Patient
+from booking.models import Appointment, AppointmentType, BookingLink, Location, Organisation, Patient, Practitioner
 from booking.names import name_check, validate_name
 from booking.phones import E164_PATTERN
 from booking.references import encode_reference
@@ -279,3 +280,226 @@ class ReminderTemplate(models.Model):
 
     def __str__(self) -> str:
         return f"Reminder text for {self.organisation}"
+
+
+# --- Campaigns: a manager invites a whole list of patients (messaging/campaigns/) ------------
+
+# What a follow-up says when the manager doesn't write their own.
+CAMPAIGN_FOLLOW_UP_DEFAULT_BODY = (
+    "{{Patient First Name}}, {{Practice Name}} invited you to book an appointment and you haven't booked yet. "
+    "Book a time that suits you: {{Appointment Link}}"
+)
+
+
+class Campaign(models.Model):
+    """A manager's invitation of a list of patients: one link and message per patient, paced to the free times.
+
+    Its life: CHECKING (the uploaded list is checked by the scheduler, with progress) → CHECKED
+    (the manager reads the check and starts it; nothing has been sent or made yet) → SENDING
+    (invitations made and sent as their turn comes) ⇄ WAITING (paused by itself: no free
+    times) and ⇄ PAUSED (by staff) → FINISHED (every row invited; follow-ups may still go) or
+    STOPPED (by staff: nothing more is sent). The link settings and text are those of Invite to
+    book (messaging/sending.py), fixed once it starts.
+    """
+
+    class Status(models.TextChoices):
+        CHECKING = "checking", "Checking the list"
+        CHECKED = "checked", "Ready to start"
+        SENDING = "sending", "Sending"
+        WAITING = "waiting", "Waiting for free times"
+        PAUSED = "paused", "Paused"
+        STOPPED = "stopped", "Stopped"
+        FINISHED = "finished", "Finished"
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="campaigns", db_index=False)
+    name = models.CharField(max_length=100, validators=[validate_name])
+    # The link each invitation carries: Invite to book's settings.
+    appointment_type = models.ForeignKey(AppointmentType, on_delete=models.PROTECT, related_name="campaigns")
+    location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="campaigns")
+    practitioner = models.ForeignKey(
+        Practitioner, on_delete=models.PROTECT, null=True, blank=True, related_name="campaigns"
+    )
+    link_expiry = models.CharField(max_length=10, help_text="booking.links.LinkExpiry: how long each link works.")
+    body = models.TextField(help_text="The invitation as the manager wrote it, with its tokens.")
+    # SMS, else email (or the other way round) for each patient.
+    preferred_channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.SMS)
+    # Follow-ups: days after the invitation (empty: none), and their text.
+    follow_up_1_days = models.PositiveSmallIntegerField(null=True, blank=True, default=5)
+    follow_up_2_days = models.PositiveSmallIntegerField(null=True, blank=True, default=10)
+    follow_up_body = models.TextField(default=CAMPAIGN_FOLLOW_UP_DEFAULT_BODY)
+    # Pace.
+    starts_at = models.DateTimeField(null=True, blank=True, help_text="No invitation goes before this.")
+    per_day = models.PositiveIntegerField(default=200, help_text="Invitations at most per London day.")
+    per_free_time = models.PositiveSmallIntegerField(
+        default=2, help_text="Invitations waiting for an answer at most per free time (1 to 5)."
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.CHECKING)
+    status_changed_at = models.DateTimeField(default=timezone.now)
+    # The list and its check (messaging/campaigns/): rows in the file, and how far the check is.
+    list_name = models.CharField(max_length=255, blank=True, help_text="The uploaded file's name.")
+    list_rows = models.PositiveIntegerField(default=0)
+    list_rows_checked = models.PositiveIntegerField(default=0)
+    checked_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    started_at = models.DateTimeField(null=True, blank=True)
+    stopped_at = models.DateTimeField(null=True, blank=True)
+    # When the manager revoked every link the campaign sent (one action, audited).
+    links_revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            name_check(field="name", name="campaign_name_printable"),
+            models.CheckConstraint(condition=~Q(name=""), name="campaign_name_not_empty"),
+            models.CheckConstraint(condition=~Q(body=""), name="campaign_body_not_empty"),
+            models.CheckConstraint(
+                condition=Q(status__in=["checking", "checked", "sending", "waiting", "paused", "stopped", "finished"]),
+                name="campaign_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(per_free_time__gte=1, per_free_time__lte=5), name="campaign_per_free_time_1_to_5"
+            ),
+            models.CheckConstraint(condition=Q(per_day__gte=1), name="campaign_per_day_positive"),
+            models.CheckConstraint(
+                condition=Q(list_rows_checked__lte=F("list_rows")), name="campaign_checked_rows_within_list"
+            ),
+            # The second follow-up comes after the first, and only with one.
+            models.CheckConstraint(
+                condition=Q(follow_up_2_days__isnull=True)
+                | Q(follow_up_1_days__isnull=False, follow_up_2_days__gt=F("follow_up_1_days")),
+                name="campaign_follow_ups_in_order",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["checking", "checked"]) | Q(started_at__isnull=False),
+                name="campaign_started_when_sending",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["organisation", "-created_at"], name="campaign_org_created"),
+            # What the scheduler's jobs look for.
+            models.Index(
+                fields=["status"], condition=~Q(status__in=["stopped", "finished"]), name="campaign_live_status"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def reference(self) -> str:
+        return encode_reference(self.pk, namespace="campaign") if self.pk else ""
+
+
+class CampaignUpload(models.Model):
+    """The uploaded list, held until the scheduler has checked it, then deleted (it holds NHS numbers)."""
+
+    campaign = models.OneToOneField(Campaign, on_delete=models.CASCADE, primary_key=True, related_name="upload")
+    content = models.BinaryField(help_text="The file's bytes as uploaded (at most 5 MB), or the pasted numbers.")
+
+    def __str__(self) -> str:
+        return f"List for {self.campaign}"
+
+
+class CampaignEntry(models.Model):
+    """One row of a campaign's list: what the check found, then the invitation and what came of it.
+
+    `problem` is empty for a row that will be invited (a patient of the campaign's organisation,
+    reachable, not already booked or holding a link); otherwise it says why not, and the row is
+    in the rejected rows' download. An invited row holds its link and invitation message (made
+    when its turn came, in one transaction), the follow-ups sent, and, once on the call list,
+    the outcome staff recorded.
+    """
+
+    class Problem(models.TextChoices):
+        NONE = "", "Found"
+        NOT_FOUND = "not_found", "Not found"
+        INVALID = "invalid", "Invalid NHS number"
+        DUPLICATE = "duplicate", "Duplicate in the list"
+        NOT_OURS = "not_ours", "Not one of our patients"
+        NO_CONTACT = "no_contact", "No way to contact"
+        OPTED_OUT = "opted_out", "Opted out of texts"
+        HAS_APPOINTMENT = "has_appointment", "Already has a future appointment of this type"
+        HAS_LINK = "has_link", "Already holds an active link for this type"
+
+    class CallOutcome(models.TextChoices):
+        BOOKED_BY_PHONE = "booked_by_phone", "Booked by phone"
+        DECLINED = "declined", "Declined"
+        NO_ANSWER = "no_answer", "No answer"
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="entries", db_index=False)
+    row_number = models.PositiveIntegerField(help_text="The row's line in the file (the header is line 1).")
+    # As read from the file, spaces and dashes taken out; what the rejected rows' download shows.
+    nhs_number = models.CharField(max_length=40, blank=True)
+    problem = models.CharField(max_length=20, choices=Problem.choices, blank=True, default="")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    # The invitation, made when the row's turn comes (messaging/campaigns/).
+    link = models.OneToOneField(
+        BookingLink, on_delete=models.PROTECT, null=True, blank=True, related_name="campaign_entry"
+    )
+    message = models.OneToOneField(Message, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    invited_at = models.DateTimeField(null=True, blank=True)
+    follow_ups_sent = models.PositiveSmallIntegerField(default=0, db_default=0)
+    last_follow_up_at = models.DateTimeField(null=True, blank=True)
+    call_outcome = models.CharField(max_length=20, choices=CallOutcome.choices, blank=True, default="")
+    call_outcome_at = models.DateTimeField(null=True, blank=True)
+    call_outcome_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["campaign", "row_number"]
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "row_number"], name="campaign_entry_row_once"),
+            # One invitation per patient per campaign, whatever the list says.
+            models.UniqueConstraint(
+                fields=["campaign", "patient"], condition=Q(problem=""), name="campaign_entry_patient_once"
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    problem__in=[
+                        "",
+                        "not_found",
+                        "invalid",
+                        "duplicate",
+                        "not_ours",
+                        "no_contact",
+                        "opted_out",
+                        "has_appointment",
+                        "has_link",
+                    ]
+                ),
+                name="campaign_entry_problem_valid",
+            ),
+            # Only a found row is invited; it has its patient.
+            models.CheckConstraint(
+                condition=~Q(problem="") | Q(patient__isnull=False), name="campaign_entry_found_has_patient"
+            ),
+            models.CheckConstraint(
+                condition=Q(link__isnull=True) | Q(problem="", invited_at__isnull=False),
+                name="campaign_entry_invited_when_found",
+            ),
+            models.CheckConstraint(
+                condition=Q(call_outcome="") | Q(call_outcome__in=["booked_by_phone", "declined", "no_answer"]),
+                name="campaign_entry_call_outcome_valid",
+            ),
+            models.CheckConstraint(condition=Q(follow_ups_sent__lte=2), name="campaign_entry_at_most_two_follow_ups"),
+        ]
+        indexes = [
+            # The next rows to invite, in the list's order.
+            models.Index(
+                fields=["campaign", "row_number"],
+                condition=Q(problem="", link__isnull=True),
+                name="campaign_entry_to_invite",
+            ),
+            # The invited rows (follow-ups, the funnel, the call list).
+            models.Index(
+                fields=["campaign", "invited_at"], condition=Q(link__isnull=False), name="campaign_entry_invited"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign}, row {self.row_number}"

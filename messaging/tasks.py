@@ -55,7 +55,12 @@ def send_cancellation(*, appointment_id: int) -> str:
     return "queued" if notice is not None else "none"
 
 
-def delivery_enqueue(*, message: Message, run_after: datetime | None = None) -> None:
+# Campaign messages (invitations and follow-ups) queue behind everything else: db_worker takes the
+# highest priority first, so a text a receptionist sends by hand never waits behind a campaign.
+CAMPAIGN_PRIORITY = -10
+
+
+def delivery_enqueue(*, message: Message, run_after: datetime | None = None, priority: int | None = None) -> None:
     """Queue delivery with the message's own transaction.
 
     The database task backend writes the task row in the caller's transaction, so the message
@@ -68,39 +73,41 @@ def delivery_enqueue(*, message: Message, run_after: datetime | None = None) -> 
     its retries (messaging/delivery.py, DeliveryEnqueue).
     """
     backend = deliver_message.get_backend()  # the backend itself, not django.tasks' proxy to it
+    deliver = deliver_message if priority is None else deliver_message.using(priority=priority)
     if run_after is not None:
         if backend.supports_defer:
-            deliver_message.using(run_after=run_after).enqueue(message_id=message.pk)
+            deliver.using(run_after=run_after).enqueue(message_id=message.pk)
         return
     if _task_rows_live_in_our_database(backend):
-        deliver_message.enqueue(message_id=message.pk)
+        deliver.enqueue(message_id=message.pk)
     else:
         message_id = message.pk
-        transaction.on_commit(lambda: deliver_message.enqueue(message_id=message_id))
+        transaction.on_commit(lambda: deliver.enqueue(message_id=message_id))
 
 
 def _task_rows_live_in_our_database(backend: BaseTaskBackend) -> bool:
     return isinstance(backend, DatabaseBackend)
 
 
-def deliveries_enqueue(*, messages: list[Message]) -> None:
+def deliveries_enqueue(*, messages: list[Message], priority: int | None = None) -> None:
     """Queue delivery of each of `messages` with their transaction: delivery_enqueue for a batch.
 
     With the database backend, one INSERT of the task rows for the whole batch (the reminder
     sweep's constant queries a batch): each row is the one the backend's own enqueue writes
     (django_tasks_db's DatabaseBackend._task_to_db_task), so db_worker runs it the same way.
-    The task_enqueued signal is not sent for these; nothing here listens to it.
+    The task_enqueued signal is not sent for these; nothing here listens to it. `priority`
+    (CAMPAIGN_PRIORITY for a campaign's messages) replaces the task's own.
     """
     backend = deliver_message.get_backend()
     if not _task_rows_live_in_our_database(backend):
         for message in messages:
-            delivery_enqueue(message=message)
+            delivery_enqueue(message=message, priority=priority)
         return
     DBTaskResult.objects.bulk_create(
         [
             DBTaskResult(
                 args_kwargs=normalize_json({"args": [], "kwargs": {"message_id": message.pk}}),
-                priority=deliver_message.priority,
+                priority=deliver_message.priority if priority is None else priority,
                 task_path=deliver_message.module_path,
                 queue_name=deliver_message.queue_name,
                 # What the backend's pre_save handler puts for "no time": bulk_create sends no signals.

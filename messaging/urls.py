@@ -1,6 +1,6 @@
 from django.urls import path
 
-from messaging.views import compose, messages, outbox, reports, templates
+from messaging.views import call_list, campaign_lists, campaigns, compose, messages, outbox, reports, templates
 
 app_name = "messaging"
 
@@ -19,4 +19,19 @@ urlpatterns = [
     path("messages/<str:reference>/", messages.message_detail, name="detail"),
     path("messages/links/<str:reference>/revoke/", messages.link_revoke, name="link_revoke"),
     path("messages/links/<str:reference>/unlock/", messages.link_unlock, name="link_unlock"),
+    # Campaigns: creating one and checking its list; its page (the funnel and the controls); the call list.
+    path("campaigns/", campaign_lists.campaign_list, name="campaigns"),
+    path("campaigns/new/", campaign_lists.campaign_new, name="campaign_new"),
+    path("campaigns/<str:reference>/check/", campaign_lists.campaign_check, name="campaign_check"),
+    path("campaigns/<str:reference>/rejected.csv", campaign_lists.campaign_rejected_csv, name="campaign_rejected_csv"),
+    path("campaigns/<str:reference>/start/", campaign_lists.campaign_start, name="campaign_start"),
+    path("campaigns/<str:reference>/", campaigns.campaign_page, name="campaign"),
+    path("campaigns/<str:reference>/funnel/", campaigns.campaign_funnel, name="campaign_funnel"),
+    path("campaigns/<str:reference>/pause/", campaigns.campaign_pause, name="campaign_pause"),
+    path("campaigns/<str:reference>/resume/", campaigns.campaign_resume, name="campaign_resume"),
+    path("campaigns/<str:reference>/stop/", campaigns.campaign_stop, name="campaign_stop"),
+    path("campaigns/<str:reference>/revoke-links/", campaigns.campaign_links_revoke, name="campaign_links_revoke"),
+    path("campaigns/<str:reference>/outcomes.csv", campaigns.campaign_outcomes_csv, name="campaign_outcomes_csv"),
+    path("campaigns/<str:reference>/call-list/", call_list.call_list, name="campaign_call_list"),
+    path("campaigns/<str:reference>/call-list/<int:entry>/", call_list.call_outcome, name="campaign_call_outcome"),
 ]

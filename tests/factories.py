@@ -184,3 +184,31 @@ class MessageFactory(factory.django.DjangoModelFactory):
     template_body = "Hello {{Patient First Name}}"
     body = factory.LazyAttribute(lambda o: f"Hello {o.patient.first_name}")
     status = "sent"
+
+
+class CampaignFactory(factory.django.DjangoModelFactory):
+    """A campaign whose list is checked and not yet started (status "checked")."""
+
+    class Meta:
+        model = "messaging.Campaign"
+
+    organisation = factory.SubFactory(OrganisationFactory)
+    name = factory.Sequence(lambda n: f"Campaign {n}")
+    appointment_type = factory.SubFactory(AppointmentTypeFactory, organisation=factory.SelfAttribute("..organisation"))
+    location = factory.SubFactory(LocationFactory, organisation=factory.SelfAttribute("..organisation"))
+    link_expiry = "14d"
+    body = "{{Patient First Name}}, {{Practice Name}} invites you to book: {{Appointment Link}}"
+    status = "checked"
+    created_by = factory.SubFactory(UserFactory)
+
+
+class CampaignEntryFactory(factory.django.DjangoModelFactory):
+    """A found row of a campaign's list, not yet invited."""
+
+    class Meta:
+        model = "messaging.CampaignEntry"
+
+    campaign = factory.SubFactory(CampaignFactory)
+    row_number = factory.Sequence(lambda n: n + 2)
+    patient = factory.SubFactory(PatientFactory, organisation=factory.SelfAttribute("..campaign.organisation"))
+    nhs_number = factory.SelfAttribute("patient.nhs_number")

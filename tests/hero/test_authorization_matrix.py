@@ -29,14 +29,17 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, path
+from django.utils import timezone
 
 from booking.models import Appointment, AuditEvent, BookingLink, Patient, SharingAgreement, Slot, StaffMembership
 from booking.references import decode_reference, encode_reference
-from messaging.models import Message, MessageTemplate, SenderProfile
+from messaging.models import Campaign, CampaignEntry, Message, MessageTemplate, SenderProfile
 from tests.factories import (
     AppointmentFactory,
     AuditEventFactory,
     BookingLinkFactory,
+    CampaignEntryFactory,
+    CampaignFactory,
     MessageFactory,
     MessageTemplateFactory,
     OrganisationFactory,
@@ -164,6 +167,22 @@ def build_world() -> World:
     membership = StaffMembership.objects.get(user=a.user)
     rota = a.practitioner.rotas.first()
     group = Group.objects.create(name="Quarrington receptionists")
+    # A campaign under way, with one invited row (on its call list once followed up).
+    campaign = CampaignFactory(
+        organisation=a.organisation,
+        name="Quarrington flu campaign",
+        appointment_type=a.appointment_type,
+        location=a.location,
+        created_by=a.user,
+        status="sending",
+        started_at=timezone.now(),
+    )
+    campaign_link = BookingLinkFactory(
+        patient=a.patient, appointment_type=a.appointment_type, location=a.location, declinable=True
+    )
+    entry = CampaignEntryFactory(
+        campaign=campaign, patient=a.patient, link=campaign_link, invited_at=timezone.now(), follow_ups_sent=2
+    )
     objects: dict[type[Model], Model] = {
         type(a.organisation): a.organisation,
         type(a.location): a.location,
@@ -182,6 +201,8 @@ def build_world() -> World:
         type(a.user): a.user,
         StaffMembership: membership,
         Group: group,
+        Campaign: campaign,
+        CampaignEntry: entry,
     }
     refs = {
         "patient": a.patient.reference,
@@ -190,6 +211,7 @@ def build_world() -> World:
         "message": message.reference,
         "appointment": appointment.reference,
         "slot": encode_reference(slot.pk, namespace="slot"),
+        "campaign": campaign.reference,
     }
     secrets = [
         "Zephyrine",
@@ -206,9 +228,10 @@ def build_world() -> World:
         "Quarrington template text",
         "Quarrington private note",
         "quarrington-receptionist",
+        "Quarrington flu campaign",
         *refs.values(),
     ]
-    pks = {"agreement": agreement.pk, "offer": offer.pk, "template": template.pk}
+    pks = {"agreement": agreement.pk, "offer": offer.pk, "template": template.pk, "entry": entry.pk}
     return World(objects=objects, secrets=secrets, refs=refs, pks=pks)
 
 
@@ -267,6 +290,37 @@ STAFF: dict[str, Callable[[World], list[Request]]] = {
         Request("GET", "/reports/attendance/", {"start": "2020-01-01", "end": "2020-12-31"}),
     ],
     "messaging:attendance_report_csv": lambda w: [Request("GET", "/reports/attendance.csv")],
+    "messaging:campaigns": lambda w: [Request("GET", "/campaigns/")],
+    "messaging:campaign_new": lambda w: [Request("GET", "/campaigns/new/")],
+    "messaging:campaign_check": lambda w: [Request("GET", f"/campaigns/{w.refs['campaign']}/check/", aimed=True)],
+    "messaging:campaign_rejected_csv": lambda w: [
+        Request("GET", f"/campaigns/{w.refs['campaign']}/rejected.csv", aimed=True)
+    ],
+    "messaging:campaign_start": lambda w: [
+        Request("POST", f"/campaigns/{w.refs['campaign']}/start/", {"per_day": "10", "per_free_time": "2"}, aimed=True)
+    ],
+    "messaging:campaign": lambda w: [Request("GET", f"/campaigns/{w.refs['campaign']}/", aimed=True)],
+    "messaging:campaign_funnel": lambda w: [Request("GET", f"/campaigns/{w.refs['campaign']}/funnel/", aimed=True)],
+    "messaging:campaign_pause": lambda w: [Request("POST", f"/campaigns/{w.refs['campaign']}/pause/", aimed=True)],
+    "messaging:campaign_resume": lambda w: [Request("POST", f"/campaigns/{w.refs['campaign']}/resume/", aimed=True)],
+    "messaging:campaign_stop": lambda w: [Request("POST", f"/campaigns/{w.refs['campaign']}/stop/", aimed=True)],
+    "messaging:campaign_links_revoke": lambda w: [
+        Request("POST", f"/campaigns/{w.refs['campaign']}/revoke-links/", aimed=True)
+    ],
+    "messaging:campaign_outcomes_csv": lambda w: [
+        Request("GET", f"/campaigns/{w.refs['campaign']}/outcomes.csv", aimed=True)
+    ],
+    "messaging:campaign_call_list": lambda w: [
+        Request("GET", f"/campaigns/{w.refs['campaign']}/call-list/", aimed=True)
+    ],
+    "messaging:campaign_call_outcome": lambda w: [
+        Request(
+            "POST",
+            f"/campaigns/{w.refs['campaign']}/call-list/{w.pks['entry']}/",
+            {"outcome": "no_answer"},
+            aimed=True,
+        )
+    ],
     "messaging:patient_results": lambda w: [
         Request("GET", "/messages/new/patients/", {"q": "Quillfeather"}),
         Request("GET", "/messages/new/patients/", {"q": w.objects[type(w.objects[Message].patient)].nhs_number}),
