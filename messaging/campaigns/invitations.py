@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from booking.links import LinkExpiry, booking_links_issue_many
-from booking.models import AuditEvent
+from booking.models import AuditEvent, Patient
 from messaging.channels import ChannelOption, channel_reaching
 from messaging.models import Campaign, CampaignEntry, Channel, Message
 from messaging.sending import message_body_normalise, message_body_stored, message_subject
@@ -44,16 +44,18 @@ def campaign_invitations_make(*, campaign: Campaign, entries: list[CampaignEntry
     hold (the type withdrawn from the location since it started, say).
     """
     preferred = Channel(campaign.preferred_channel)
-    reaching: list[tuple[CampaignEntry, ChannelOption]] = []
+    reaching: list[tuple[CampaignEntry, Patient, ChannelOption]] = []
     unreachable: list[CampaignEntry] = []
     for entry in entries:
-        option = channel_reaching(entry.patient, preferred=preferred)
-        if option is None:
+        # A found row always has its patient (the constraint campaign_entry_found_has_patient).
+        patient = entry.patient
+        option = channel_reaching(patient, preferred=preferred) if patient is not None else None
+        if patient is None or option is None:
             unreachable.append(entry)
         else:
-            reaching.append((entry, option))
+            reaching.append((entry, patient, option))
     links = booking_links_issue_many(
-        patients=[entry.patient for entry, _ in reaching],
+        patients=[patient for _, patient, _ in reaching],
         organisation=campaign.organisation,
         appointment_type=campaign.appointment_type,
         location=campaign.location,
@@ -69,17 +71,17 @@ def campaign_invitations_make(*, campaign: Campaign, entries: list[CampaignEntry
         [
             Message(
                 organisation=campaign.organisation,
-                patient=entry.patient,
+                patient=patient,
                 channel=option.channel,
                 to_address=option.address,
                 subject=message_subject(channel=option.channel, practice=campaign.organisation),
                 template_body=bodies[option.channel],
-                body=message_body_stored(body=bodies[option.channel], patient=entry.patient, has_link=True),
+                body=message_body_stored(body=bodies[option.channel], patient=patient, has_link=True),
                 booking_link=link,
                 sent_by=campaign.started_by,
                 created_at=now,
             )
-            for (entry, option), link in zip(reaching, links, strict=True)
+            for (_, patient, option), link in zip(reaching, links, strict=True)
         ]
     )
     # As message_send records each message it sends (booking/audit.py audit_record), in one INSERT.
@@ -89,15 +91,15 @@ def campaign_invitations_make(*, campaign: Campaign, entries: list[CampaignEntry
                 action=AuditEvent.Action.SENT,
                 actor=campaign.started_by,
                 organisation=campaign.organisation,
-                patient=entry.patient,
+                patient=patient,
                 booking_link=link,
                 detail={"message": message.reference, "channel": message.channel, "campaign": campaign.reference},
                 created_at=now,
             )
-            for (entry, _), link, message in zip(reaching, links, messages, strict=True)
+            for (_, patient, _), link, message in zip(reaching, links, messages, strict=True)
         ]
     )
-    for (entry, _), link, message in zip(reaching, links, messages, strict=True):
+    for (entry, _, _), link, message in zip(reaching, links, messages, strict=True):
         entry.link, entry.message, entry.invited_at = link, message, now
     for entry in unreachable:
         entry.problem = CampaignEntry.Problem.NO_CONTACT
