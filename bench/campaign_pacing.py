@@ -3,8 +3,9 @@
 Runs on the bench data set inside one transaction that is rolled back at the end, so the data
 set stays as it was built. In that transaction: a campaign of the practice with the most
 patients a message can reach, for its appointment type and location with the most free
-times, started, with a day's cap and a per-free-time allowance high enough for every row
-(the result says how many free times there were: 5 invitations each at most);
+times (its booking window widened to the data set's six months), started, with a day's cap
+and a per-free-time allowance high enough for every row (the result says how many free times
+there were: 5 invitations each at most);
 CAMPAIGN_ROWS found rows of its list (one per patient, written in SQL as the list check
 leaves them). Then one pacing run of that campaign (messaging/campaigns/pacing.py,
 campaign_pace) at noon London time on the next weekday is timed: every invitation's link
@@ -24,7 +25,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from booking.formats import LONDON, today_in_london
-from booking.models import Organisation, Patient, Slot, StaffMembership
+from booking.models import AppointmentType, Organisation, Patient, Slot, StaffMembership
 from messaging.campaigns.capacity import campaign_free_times
 from messaging.campaigns.pacing import BATCH_SIZE, campaign_pace
 from messaging.models import Campaign, Message
@@ -102,6 +103,9 @@ def _campaign(*, now: datetime, rows: int) -> Campaign:
         .first()
     )
     assert busiest is not None, "the practice has free times"
+    # The whole data set's six months bookable, so its free times allow every row (5 a free
+    # time): the bench times making the invitations, not waiting for capacity.
+    AppointmentType.objects.filter(pk=busiest["appointment_type_id"]).update(maximum_days_ahead=366)
     manager = StaffMembership.objects.filter(organisation=organisation).select_related("user").first()
     assert manager is not None, "the practice has staff"
     campaign = Campaign.objects.create(
