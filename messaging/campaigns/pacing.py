@@ -35,6 +35,7 @@ The scheduler runs `campaigns_pace` every minute (hero/scheduler.py, "pace_campa
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -43,6 +44,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from booking.audit import audit_record
+from booking.exceptions import LinkNotAllowed
 from booking.formats import london_time
 from booking.models import AuditEvent, BookingLink
 from booking.slots import london_midnight
@@ -50,6 +52,8 @@ from messaging.campaigns.capacity import campaign_free_times
 from messaging.campaigns.invitations import campaign_invitations_make
 from messaging.models import Campaign, CampaignEntry
 from messaging.reminders import reminders_in_sending_hours
+
+logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
 # The statuses pacing acts on; every other one makes nothing.
@@ -102,9 +106,9 @@ def campaigns_pace(*, now: datetime | None = None, batch_size: int = BATCH_SIZE)
     """Make the invitations due at `now` for every campaign SENDING or WAITING whose start has come.
 
     Nothing outside sending hours. Each campaign is paced by `campaign_pace` (its own locks
-    and transactions, one a batch); raises only database errors and LinkNotAllowed (a
-    campaign whose link settings no longer hold: the scheduler logs it and the others wait
-    for the next minute).
+    and transactions, one a batch); one whose link settings no longer hold (LinkNotAllowed:
+    the type withdrawn from the location, say) is logged and skipped, and the others go on.
+    Raises only database errors.
     """
     now = now or timezone.now()
     if not reminders_in_sending_hours(now):
@@ -117,7 +121,13 @@ def campaigns_pace(*, now: datetime | None = None, batch_size: int = BATCH_SIZE)
     )
     invited = unreachable = 0
     for campaign_id in due:
-        pacing = campaign_pace(campaign_id=campaign_id, now=now, batch_size=batch_size)
+        try:
+            pacing = campaign_pace(campaign_id=campaign_id, now=now, batch_size=batch_size)
+        except LinkNotAllowed as error:
+            # Its batch wrote nothing; the other campaigns go on, and this one is tried again
+            # next minute (its settings may be put right, or staff pause or stop it).
+            logger.warning("Campaign %s can't make its links: %s", campaign_id, error)
+            continue
         invited += pacing.invited
         unreachable += pacing.unreachable
     return PacingRun(campaigns=len(due), invited=invited, unreachable=unreachable)
@@ -130,7 +140,8 @@ def campaign_pace(*, campaign_id: int, now: datetime | None = None, batch_size: 
     it to WAITING, SENDING or FINISHED when the counts say so (audited), claims up to
     `batch_size` rows (FOR UPDATE SKIP LOCKED) and invites them (invitations.py). Stops when
     the allowance is spent, the rows run out or are taken by another worker, or the campaign
-    is no longer paced (stopped, paused). Raises LinkNotAllowed as campaigns_pace says.
+    is no longer paced (stopped, paused). Raises LinkNotAllowed (booking.exceptions) when the
+    campaign's link settings no longer hold; that batch writes nothing.
     """
     now = now or timezone.now()
     invited = unreachable = batches = 0

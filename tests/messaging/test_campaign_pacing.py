@@ -9,11 +9,11 @@ from django.core.management import call_command
 
 from booking.encryption import token_decrypt
 from booking.formats import LONDON
-from booking.models import AuditEvent, BookingLink, Slot
+from booking.models import AuditEvent, BookingLink, Location, Slot
 from messaging.campaigns.pacing import campaign_pace, campaigns_pace
 from messaging.models import Campaign, CampaignEntry, Message
 from messaging.tokens import LINK_PLACEHOLDER
-from tests.factories import BookingLinkFactory
+from tests.factories import BookingLinkFactory, LocationFactory, SlotFactory
 from tests.scenarios import make_free_times, make_paced_campaign
 
 pytestmark = pytest.mark.django_db
@@ -273,3 +273,24 @@ class TestTheEnd:
         patient.mobile, patient.email = "", ""
         patient.save()
         assert campaign_pace(campaign_id=campaign.pk, now=WEDNESDAY_10AM).status == Campaign.Status.FINISHED
+
+
+class TestSettingsThatNoLongerHold:
+    def test_a_campaign_that_cant_make_its_links_is_skipped_and_the_others_go_on(self, practice, caplog):
+        broken = make_paced_campaign(practice, now=WEDNESDAY_10AM, patients=2)
+        other = make_paced_campaign(practice, now=WEDNESDAY_10AM, patients=2)
+        elsewhere = LocationFactory(organisation=practice.organisation)
+        SlotFactory(
+            practitioner=practice.practitioner,
+            location=elsewhere,
+            appointment_type=practice.appointment_type,
+            start=WEDNESDAY_10AM + timedelta(days=5),
+        )
+        Campaign.objects.filter(pk=other.pk).update(location=elsewhere)
+        # The first campaign's location closed, its times still in the book: no link can be made there.
+        Location.objects.filter(pk=broken.location_id).update(is_active=False)
+        run = campaigns_pace(now=WEDNESDAY_10AM)
+        assert run.invited == 2
+        assert not invited(broken)
+        assert len(invited(other)) == 2
+        assert f"Campaign {broken.pk} can't make its links" in caplog.text
