@@ -158,7 +158,8 @@ def campaign_pace(*, campaign_id: int, now: datetime | None = None, batch_size: 
                 break
             allowance = campaign_allowance(campaign=campaign, now=now)
             status = _status_follow(campaign=campaign, allowance=allowance, now=now)
-            limit = min(allowance.now, batch_size) if status == Campaign.Status.SENDING else 0
+            # Nothing for one just moved to WAITING or FINISHED: no free times, or no rows left.
+            limit = min(allowance.now, batch_size)
             if limit == 0:
                 break
             entries = _rows_claim(campaign=campaign, limit=limit)

@@ -7,7 +7,6 @@ from datetime import datetime
 
 import pytest
 from django.db import transaction
-from django.test import override_settings
 from django_tasks_db.models import DBTaskResult
 
 from booking.formats import LONDON
@@ -16,17 +15,10 @@ from messaging.models import Message
 from messaging.sending import message_send
 from messaging.tasks import CAMPAIGN_PRIORITY
 from tests.scenarios import make_paced_campaign
-from tests.workers import DATABASE_TASKS
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("database_tasks_for_pacing")]
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("database_task_rows")]
 
 NOW = datetime(2027, 1, 13, 10, 0, tzinfo=LONDON)
-
-
-@pytest.fixture
-def database_tasks_for_pacing():
-    with override_settings(TASKS=DATABASE_TASKS):
-        yield
 
 
 @pytest.mark.parametrize(("patients", "batches"), [(4, 1), (12, 3)])

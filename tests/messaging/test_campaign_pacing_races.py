@@ -1,7 +1,8 @@
 """Pacing on the real database with real threads: each invitation once, and a stop that holds.
 
-Each race has its control: the same two workers with the locks patched away double-send,
-so the guarded test can't pass because the race never happened.
+Each race has its control: the same two workers with the locks patched away double-send, and
+the same stop with the status no longer read again under the lock lets the next batches go, so
+a guarded test can't pass because the race never happened.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from datetime import datetime
 import pytest
 from django.db import connection, transaction
 from django.db.models import QuerySet
-from django.test import override_settings
 
 from booking.formats import LONDON
 from messaging.campaigns import pacing
@@ -22,19 +22,11 @@ from messaging.campaigns.pacing import campaign_pace, campaigns_pace
 from messaging.models import Campaign, CampaignEntry, Message
 from tests.concurrency import RowLockHolder, lock_waiters, race, wait_until
 from tests.scenarios import make_paced_campaign, make_practice
-from tests.workers import DATABASE_TASKS
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("database_tasks")]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("database_task_rows")]
 
 NOW = datetime(2027, 1, 13, 10, 0, tzinfo=LONDON)
 PATIENTS = 6
-
-
-@pytest.fixture
-def database_tasks():
-    """Task rows in the database, so no delivery runs on commit in these threads."""
-    with override_settings(TASKS=DATABASE_TASKS):
-        yield
 
 
 def two_workers_pace(monkeypatch, *, guarded: bool) -> tuple[Campaign, list[object]]:
@@ -105,7 +97,8 @@ def test_a_row_another_transaction_holds_is_skipped_not_waited_for_and_invited_l
     assert Message.objects.filter(patient=held.patient).count() == 1
 
 
-def test_stopped_while_a_batch_is_being_made_nothing_more_is_sent(monkeypatch):
+def stop_pressed_during_the_first_batch(monkeypatch) -> tuple[Campaign, pacing.CampaignPacing]:
+    """Pace a campaign 2 rows a batch; a manager presses Stop while the first batch is being made."""
     campaign = make_paced_campaign(make_practice(), now=NOW, patients=PATIENTS, free_times=20)
     make = pacing.campaign_invitations_make
     stopper = threading.Thread(
@@ -114,8 +107,8 @@ def test_stopped_while_a_batch_is_being_made_nothing_more_is_sent(monkeypatch):
 
     def make_then_stop(**kwargs: object):
         made = make(**kwargs)
-        if not stopper.is_alive() and stopper.ident is None:
-            # A manager presses Stop now: their update waits for this batch's lock on the campaign.
+        if stopper.ident is None:
+            # Their update waits for this batch's lock on the campaign row.
             stopper.start()
             assert wait_until(lambda: waiters_seen_from_a_transaction() >= 1)
         return made
@@ -123,12 +116,29 @@ def test_stopped_while_a_batch_is_being_made_nothing_more_is_sent(monkeypatch):
     monkeypatch.setattr(pacing, "campaign_invitations_make", make_then_stop)
     run = campaign_pace(campaign_id=campaign.pk, now=NOW, batch_size=2)
     stopper.join(timeout=10)
+    return campaign, run
+
+
+def test_stopped_while_a_batch_is_being_made_nothing_more_is_sent(monkeypatch):
+    campaign, run = stop_pressed_during_the_first_batch(monkeypatch)
     # The batch under way when Stop was pressed went; nothing after it.
     assert (run.invited, run.status) == (2, Campaign.Status.STOPPED)
     assert Message.objects.count() == 2
     assert campaigns_pace(now=NOW).invited == 0
     campaign.refresh_from_db()
     assert campaign.status == Campaign.Status.STOPPED
+
+
+def test_control_without_the_status_read_again_under_the_lock_the_next_batches_go(monkeypatch):
+    may_send = pacing._may_send
+
+    def status_read_once(*, campaign: Campaign, now: datetime) -> bool:
+        return may_send(campaign=campaign, now=now) or campaign.status == Campaign.Status.STOPPED
+
+    monkeypatch.setattr(pacing, "_may_send", status_read_once)
+    _, run = stop_pressed_during_the_first_batch(monkeypatch)
+    assert run.invited == PATIENTS
+    assert Message.objects.count() == PATIENTS
 
 
 def test_stopped_between_the_list_and_the_batch_nothing_is_sent(monkeypatch):
