@@ -2,7 +2,8 @@
 
 The request never checks the rows: "Check the list" stores the campaign and its file (after a
 quick look at the file's shape) and the scheduler checks it (messaging/campaigns/checks.py);
-the check page refreshes itself every 2 seconds while it runs, then shows what it found and
+the check page polls its progress every 2 seconds while it runs (htmx; without JavaScript the
+page reloads itself), then shows what it found and
 the pace form. Every page is for managers of the campaign's organisation (403 for other
 staff, 404 for another organisation's campaign).
 """
@@ -96,6 +97,12 @@ def campaign_new(request: SignedInRequest) -> HttpResponse:
 @require_GET
 def campaign_check(request: HttpRequest, reference: str) -> HttpResponse:
     campaign = _get_campaign_for_manager(request, reference)
+    if request.headers.get("HX-Request"):
+        # The page's progress polling: the progress again, or, once checked, the whole page.
+        if campaign.status == Campaign.Status.CHECKING:
+            context = {"campaign": campaign, "refresh_seconds": REFRESH_SECONDS}
+            return render(request, "messaging/campaigns/_check_progress.html", context)
+        return HttpResponse(status=204, headers={"HX-Refresh": "true"})
     if campaign.status not in (Campaign.Status.CHECKING, Campaign.Status.CHECKED):
         return redirect("messaging:campaign", reference=campaign.reference)
     return _render_check(request, campaign=campaign, form=PaceForm())

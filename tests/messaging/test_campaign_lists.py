@@ -356,10 +356,16 @@ def test_the_whole_flow_through_the_pages(manager_client, practice):
     assert response["Location"] == check
     page = text(manager_client.get(check))
     assert "Checked 0 of 10 rows" in page
-    assert '<meta http-equiv="refresh" content="2">' in page
+    assert '<noscript><meta http-equiv="refresh" content="2"></noscript>' in page
+    assert 'hx-trigger="every 2s"' in page
+    polled = manager_client.get(check, headers={"HX-Request": "true"})
+    assert "Checked 0 of 10 rows" in text(polled)
+    assert "<h1>" not in text(polled)
     assert "Start sending" not in page
 
     campaign_lists_check()
+    polled = manager_client.get(check, headers={"HX-Request": "true"})
+    assert (polled.status_code, polled["HX-Refresh"]) == (204, "true")
     page = text(manager_client.get(check))
     assert "http-equiv" not in page
     for label in (
