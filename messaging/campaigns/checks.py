@@ -103,7 +103,6 @@ def campaign_list_check(*, campaign_id: int, batch_rows: int = BATCH_ROWS, now: 
             )
             checked += len(batch)
             if done:
-                locked.refresh_from_db(fields=["list_rows_checked"])
                 _finish(campaign=locked, now=now)
                 return checked
 
@@ -137,22 +136,23 @@ def _entries(
     """The batch's rows with their problems; `seen` gains the batch's valid numbers. One query."""
     numbers = {number for _, number in batch if is_valid_nhs_number(number)}
     patients: dict[str, list[Patient]] = {}
-    for patient in _patients(campaign=campaign, numbers=numbers, organisation_ids=organisation_ids, now=now):
-        patients.setdefault(patient.nhs_number or "", []).append(patient)
+    for registered in _patients(campaign=campaign, numbers=numbers, organisation_ids=organisation_ids, now=now):
+        patients.setdefault(registered.nhs_number or "", []).append(registered)
     preferred = Channel(campaign.preferred_channel)
     entries = []
     for row_number, number in batch:
-        patient = None
+        patient: Patient | None = None
+        problem: str
         if not is_valid_nhs_number(number):
             problem = Problem.INVALID
         elif number in seen:
             problem = Problem.DUPLICATE
         else:
             seen.add(number)
-            registered = patients.get(number, [])
-            ours = next((p for p in registered if p.organisation_id == campaign.organisation_id), None)
+            holders = patients.get(number, [])
+            ours = next((p for p in holders if p.organisation_id == campaign.organisation_id), None)
             if ours is None:
-                problem = Problem.NOT_OURS if registered else Problem.NOT_FOUND
+                problem = Problem.NOT_OURS if holders else Problem.NOT_FOUND
             else:
                 patient = ours
                 problem = _problem_of(patient=ours, preferred=preferred)
