@@ -97,7 +97,8 @@ def campaign_new(request: SignedInRequest) -> HttpResponse:
 @require_GET
 def campaign_check(request: HttpRequest, reference: str) -> HttpResponse:
     campaign = _get_campaign_for_manager(request, reference)
-    if request.headers.get("HX-Request"):
+    # htmx restoring the page from history asks with HX-Request too: it gets the whole page.
+    if request.headers.get("HX-Request") and not request.headers.get("HX-History-Restore-Request"):
         # The page's progress polling: the progress again, or, once checked, the whole page.
         if campaign.status == Campaign.Status.CHECKING:
             context = {"campaign": campaign, "refresh_seconds": REFRESH_SECONDS}

@@ -479,7 +479,7 @@ def test_the_campaigns_page_lists_the_organisations_campaigns(manager_client, pr
     page = text(manager_client.get("/campaigns/"))
     assert f'href="/campaigns/{mine.reference}/">Asthma reviews</a>' in page
     assert "Ready to start" in page
-    assert "1234" in page
+    assert "1,234" in page
     assert "Someone else" not in page
 
 
@@ -489,3 +489,26 @@ def test_a_manager_of_another_practice_is_not_told_the_campaign_exists(client, p
     client.force_login(other_practice.user)
     assert client.get(f"/campaigns/{campaign.reference}/check/").status_code == 404
     assert client.get("/campaigns/not-a-reference/check/").status_code == 404
+
+
+def test_the_pages_make_the_same_queries_whatever_the_lists_size(manager_client, practice):
+    def queries(path: str, **headers: str) -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert manager_client.get(path, headers=headers).status_code == 200
+        return len(captured)
+
+    counts = []
+    for rows in (3, 40):
+        campaign = make_checking_campaign(practice, rows=rows)
+        checking = queries(f"/campaigns/{campaign.reference}/check/")
+        polled = queries(f"/campaigns/{campaign.reference}/check/", **{"HX-Request": "true"})
+        campaign_list_check(campaign_id=campaign.pk)
+        counts.append((checking, polled, queries(f"/campaigns/{campaign.reference}/check/"), queries("/campaigns/")))
+    assert counts[0] == counts[1]
+
+
+def test_htmx_restoring_the_check_page_from_history_gets_the_whole_page(manager_client, practice):
+    campaign = make_checking_campaign(practice, rows=2)
+    headers = {"HX-Request": "true", "HX-History-Restore-Request": "true"}
+    page = text(manager_client.get(f"/campaigns/{campaign.reference}/check/", headers=headers))
+    assert "<h1>Checking the list</h1>" in page
