@@ -1,8 +1,9 @@
 """The message builder's form and its steps.
 
-The form's choices are scoped to what the patient's practice may offer. `ComposeState` is the
-builder between two pages: each button but Send is one of its steps, and the page after a step
-is a new form with that state as its `initial`.
+The form's choices are scoped to what the patient's practice may offer (`link_choices_scope`,
+which a new campaign's form shares: Invite to book's type, location and practitioner).
+`ComposeState` is the builder between two pages: each button but Send is one of its steps, and
+the page after a step is a new form with that state as its `initial`.
 """
 
 from __future__ import annotations

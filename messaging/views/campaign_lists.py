@@ -72,6 +72,12 @@ def campaign_list(request: HttpRequest) -> HttpResponse:
 def campaign_new(request: SignedInRequest) -> HttpResponse:
     organisation = managed_organisation(request.user, what=WHAT)
     if request.method == "GET":
+        if request.headers.get("HX-Request") and not request.headers.get("HX-History-Restore-Request"):
+            # A link choice changed: the link's fields again, narrowed to what is chosen.
+            # Bound to the choices so far only to narrow the lists: no error shows.
+            form = CampaignForm(request.GET, organisation=organisation)
+            form.errors.clear()
+            return render(request, "messaging/campaigns/_link_fields.html", {"form": form})
         form = CampaignForm(organisation=organisation)
         return render(request, "messaging/campaigns/new.html", {"form": form})
     form = CampaignForm(request.POST, request.FILES, organisation=organisation)

@@ -27,7 +27,10 @@ def test_a_manager_creates_checks_and_starts_a_campaign(page, practice):
     page.get_by_label("Campaign name").fill("Flu 2026 over-65s")
     page.get_by_label("Select an appointment type").select_option(label="Flu vaccination")
     page.get_by_label("Location", exact=True).select_option(label=practice.location.name)
-    expect(page.get_by_label("Practitioner (optional)")).to_be_visible()
+    # The practitioners fit the chosen type and location (htmx asks for the fields again).
+    practitioner = page.get_by_label("Practitioner (optional)")
+    expect(practitioner.get_by_role("option", name="Dr Riverside (GP)")).to_be_attached()
+    practitioner.select_option(label="Dr Riverside (GP)")
     expect(page.get_by_label("Link expiry")).to_have_value("14d")
     expect(page.get_by_label("Message")).to_have_value(re.compile(r"\{\{Appointment Link\}\}"))
     page.get_by_label("SMS, or email if no mobile").check()
@@ -58,3 +61,4 @@ def test_a_manager_creates_checks_and_starts_a_campaign(page, practice):
     page.wait_for_url(f"**/campaigns/{campaign.reference}/")
     campaign.refresh_from_db()
     assert (campaign.status, campaign.per_day, campaign.per_free_time) == ("sending", 50, 2)
+    assert campaign.practitioner == practice.practitioner

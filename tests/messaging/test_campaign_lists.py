@@ -512,3 +512,14 @@ def test_htmx_restoring_the_check_page_from_history_gets_the_whole_page(manager_
     headers = {"HX-Request": "true", "HX-History-Restore-Request": "true"}
     page = text(manager_client.get(f"/campaigns/{campaign.reference}/check/", headers=headers))
     assert "<h1>Checking the list</h1>" in page
+
+
+def test_the_link_fields_narrow_to_the_chosen_type_and_location(manager_client, practice):
+    blank = text(manager_client.get(NEW))
+    assert "Dr Riverside" not in blank, "no practitioner before a type and location are chosen"
+    choices = {"appointment_type": practice.appointment_type.pk, "location": practice.location.pk}
+    fields = text(manager_client.get(NEW, choices, headers={"HX-Request": "true"}))
+    assert f'<option value="{practice.practitioner.pk}">Dr Riverside (GP)</option>' in fields
+    assert "<h1>" not in fields
+    assert "There is a problem" not in fields
+    assert "nhsuk-error-message" not in fields
