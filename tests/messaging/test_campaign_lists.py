@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import html
 import io
+from datetime import UTC
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -427,6 +428,8 @@ def test_more_patients_than_five_a_free_time_warns(manager_client, practice):
         ({"per_day": "10", "per_free_time": "2", "follow_up_1_days": "5", "follow_up_2_days": "5"}, "must come after"),
         ({"per_day": "10", "per_free_time": "2", "follow_up_2_days": "5"}, "Set the first follow-up"),
         ({"per_day": "10", "per_free_time": "2", "starts_at": "tomorrow"}, "Enter the start as a date and time"),
+        # 1:30am on the day the clocks go forward doesn't exist in London.
+        ({"per_day": "10", "per_free_time": "2", "starts_at": "2027-03-28T01:30"}, "it may not exist"),
     ],
 )
 def test_a_pace_the_campaign_cant_keep_is_refused_and_it_doesnt_start(manager_client, practice, fields, message):
@@ -523,3 +526,16 @@ def test_the_link_fields_narrow_to_the_chosen_type_and_location(manager_client, 
     assert "<h1>" not in fields
     assert "There is a problem" not in fields
     assert "nhsuk-error-message" not in fields
+
+
+def test_the_start_time_is_read_as_london_time_in_summer_and_winter(manager_client, practice):
+    for typed, utc in (
+        ("2027-06-01T09:00", "2027-06-01 08:00:00+00:00"),
+        ("2027-12-01T09:00", "2027-12-01 09:00:00+00:00"),
+    ):
+        campaign = make_checking_campaign(practice, rows=1)
+        campaign_list_check(campaign_id=campaign.pk)
+        fields = {"starts_at": typed, "per_day": "10", "per_free_time": "2"}
+        assert manager_client.post(f"/campaigns/{campaign.reference}/start/", fields).status_code == 302
+        campaign.refresh_from_db()
+        assert str(campaign.starts_at.astimezone(UTC)) == utc
