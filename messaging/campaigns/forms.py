@@ -115,18 +115,26 @@ class CampaignForm(forms.Form):
         if "list_file" in self.errors or "pasted" in self.errors:
             return cleaned
         if upload is not None and pasted:
-            self.add_error("list_file", "Upload a file or paste NHS numbers, not both.")
+            self.add_error(
+                "list_file", forms.ValidationError("Upload a file or paste NHS numbers, not both.", code="both")
+            )
             return cleaned
         if upload is None and not pasted:
-            self.add_error("list_file", "Choose a CSV file of patients, or paste their NHS numbers.")
+            self.add_error(
+                "list_file",
+                forms.ValidationError("Choose a CSV file of patients, or paste their NHS numbers.", code="required"),
+            )
             return cleaned
         if upload is not None:
             # Measured before reading: a file over the limit is never read into memory.
             if (upload.size or 0) > MAX_BYTES:
                 self.add_error(
                     "list_file",
-                    f"The file is larger than {MAX_BYTES // (1024 * 1024)} MB. Export only the NHS number column, "
-                    "or split the list into two campaigns.",
+                    forms.ValidationError(
+                        f"The file is larger than {MAX_BYTES // (1024 * 1024)} MB. Export only the NHS number "
+                        "column, or split the list into two campaigns.",
+                        code="too_large",
+                    ),
                 )
                 return cleaned
             content, name = upload.read(), upload.name or "patients.csv"
@@ -135,7 +143,8 @@ class CampaignForm(forms.Form):
         try:
             self.list_layout, self.list_rows = campaign_list_shape(content=content)
         except CampaignListUnreadable as error:
-            self.add_error("list_file" if upload is not None else "pasted", error.message)
+            field = "list_file" if upload is not None else "pasted"
+            self.add_error(field, forms.ValidationError(error.message, code="unreadable_list"))
             return cleaned
         self.list_content, self.list_name = content, name
         return cleaned
