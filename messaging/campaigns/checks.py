@@ -183,29 +183,40 @@ def _problem_of(*, patient: Patient, preferred: Channel) -> str:
     return Problem.NONE
 
 
+def patient_holds_type(
+    *, appointment_type_id: int, now: datetime, patient: OuterRef | None = None
+) -> tuple[Exists, Exists]:
+    """Whether the patient (`patient`, or the outer query's row) already has a booked appointment
+    of this type still to come, and whether they hold an active, unexpired link for it: the
+    check's "has_appointment" and "has_link", and the same asked again when a row's turn to be
+    invited comes (messaging/campaigns/invitations.py)."""
+    patient = patient if patient is not None else OuterRef("pk")
+    future_appointment = Appointment.objects.filter(
+        patient=patient,
+        status=Appointment.Status.BOOKED,
+        slot__appointment_type_id=appointment_type_id,
+        slot__start__gt=now,
+    )
+    active_link = BookingLink.objects.filter(
+        Q(expires_at__isnull=True) | Q(expires_at__gt=now),
+        patient=patient,
+        appointment_type_id=appointment_type_id,
+        status=BookingLink.Status.ACTIVE,
+    )
+    return Exists(future_appointment), Exists(active_link)
+
+
 def _patients(*, campaign: Campaign, numbers: set[str], organisation_ids: list[int], now: datetime) -> list[Patient]:
     """The patients with these numbers in these organisations, with whether each already has
     a future appointment or an active link of the campaign's type. One query, over the
     (organisation, NHS number) unique index and the patient indexes of appointments and links."""
     if not numbers:
         return []
-    type_id = campaign.appointment_type_id
-    future_appointment = Appointment.objects.filter(
-        patient=OuterRef("pk"),
-        status=Appointment.Status.BOOKED,
-        slot__appointment_type_id=type_id,
-        slot__start__gt=now,
-    )
-    active_link = BookingLink.objects.filter(
-        Q(expires_at__isnull=True) | Q(expires_at__gt=now),
-        patient=OuterRef("pk"),
-        appointment_type_id=type_id,
-        status=BookingLink.Status.ACTIVE,
-    )
+    has_appointment, has_link = patient_holds_type(appointment_type_id=campaign.appointment_type_id, now=now)
     return list(
         Patient.objects.filter(organisation_id__in=organisation_ids, nhs_number__in=numbers)
         .only(*PATIENT_FIELDS)
-        .annotate(has_appointment=Exists(future_appointment), has_link=Exists(active_link))
+        .annotate(has_appointment=has_appointment, has_link=has_link)
         .order_by()
     )
 
