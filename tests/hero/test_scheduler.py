@@ -40,7 +40,14 @@ class Overlap:
 def test_the_jobs_and_when_they_run():
     scheduler = scheduler_build()
     jobs = {job.id: job.trigger for job in scheduler.get_jobs()}
-    assert set(jobs) == {"send_reminders", "requeue_messages", "generate_slots", "prune_task_results"}
+    assert set(jobs) == {
+        "send_reminders",
+        "send_campaign_follow_ups",
+        "requeue_messages",
+        "generate_slots",
+        "prune_task_results",
+    }
+    assert jobs["send_campaign_follow_ups"].interval.total_seconds() == 60
     assert jobs["send_reminders"].interval.total_seconds() == 60
     assert jobs["requeue_messages"].interval.total_seconds() == 60
     # Daily at 3:30am London time, GMT or BST.
