@@ -1,4 +1,6 @@
 """Campaigns: a manager invites a whole list of patients to book (messaging/models.py, Campaign).
 
-One module a concern: capacity.py (the free times a campaign's invitations can book).
+One module a concern: capacity.py (the free times a campaign's invitations can book),
+follow_ups.py (the follow-ups to patients who haven't answered, and who is on the call list),
+call_list.py (recording the outcome of a call).
 """

@@ -104,6 +104,7 @@ def _following_up(*, now: datetime) -> QuerySet[CampaignEntry]:
 
 def _due(*, number: int, now: datetime) -> QuerySet[CampaignEntry]:
     """Rows whose follow-up `number` (1 or 2) is due at `now` and not yet dealt with."""
+    due: Func
     if number == 1:
         due = LondonDaysAfter(F("invited_at"), F("campaign__follow_up_1_days"))
         sets = Q(campaign__follow_up_1_days__isnull=False)
@@ -210,6 +211,8 @@ def _follow_up_message(entry: CampaignEntry) -> Message | None:
     """The unsaved follow-up for `entry`, or None when no channel reaches the patient."""
     campaign = entry.campaign
     patient = entry.patient
+    # For the type checker: an invited row is a found row, which has its patient (the database says so).
+    assert patient is not None
     invitation = entry.message
     option = channel_reaching(patient, preferred=Channel(invitation.channel) if invitation else None)
     if option is None:

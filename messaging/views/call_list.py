@@ -61,13 +61,20 @@ def _get_campaign_for_staff(user: AnyUser, reference: str) -> Campaign:
     return campaign
 
 
+def _link_state(entry: CampaignEntry) -> str:
+    """How the row's link stands, as the message pages say it (never booked here: those left the list)."""
+    # For the type checker: the call list has invited rows only, each with its link.
+    assert entry.link is not None
+    return booking_link_state(link=entry.link, appointment=None)
+
+
 def _call_list_page(
     request: HttpRequest, campaign: Campaign, *, error: str = "", error_entry: int | None = None, status: int = 200
 ) -> HttpResponse:
     page = Paginator(campaign_call_list(campaign=campaign, now=timezone.now()), PER_PAGE).get_page(
         request.GET.get("page")
     )
-    rows = [(entry, booking_link_state(link=entry.link, appointment=None)) for entry in page.object_list]
+    rows = [(entry, _link_state(entry)) for entry in page.object_list]
     recorded_rows = (
         CampaignEntry.objects.filter(campaign=campaign, link__isnull=False)
         .exclude(call_outcome="")
@@ -115,6 +122,8 @@ def call_outcome(request: HttpRequest, reference: str, entry: int) -> HttpRespon
     if not form.is_valid():
         return _call_list_page(request, campaign, error=str(form.errors["outcome"][0]), error_entry=row.pk, status=400)
     outcome = CampaignEntry.CallOutcome(form.cleaned_data["outcome"])
+    # For the type checker: an invited row is a found row, which has its patient (the database says so).
+    assert row.patient is not None
     if campaign_entry_call_outcome_record(entry=row, outcome=outcome, actor=request.user):
         flash.success(request, f"{row.patient.full_name}: {outcome.label.lower()} recorded.")
     else:
