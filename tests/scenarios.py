@@ -12,6 +12,7 @@ from datetime import date, datetime, time, timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from booking.formats import LONDON
 from booking.models import (
     Appointment,
     AppointmentType,
@@ -94,6 +95,10 @@ def make_invitation_link(practice: Practice) -> BookingLink:
         location=practice.location,
         declinable=True,
     )
+
+
+# When the campaign tests' invitation went: Tuesday 1 December 2026, 10am London time (GMT).
+CAMPAIGN_INVITED = datetime(2026, 12, 1, 10, 0, tzinfo=LONDON)
 
 
 def make_campaign(practice: Practice, **fields: object) -> Campaign:

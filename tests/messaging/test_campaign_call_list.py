@@ -20,7 +20,7 @@ from booking.models import AuditEvent, BookingLink
 from messaging.campaigns.follow_ups import campaign_call_list, campaign_follow_ups_send
 from messaging.models import Campaign, CampaignEntry
 from tests.factories import CampaignEntryFactory, PatientFactory
-from tests.scenarios import make_campaign, make_invitation, make_practice
+from tests.scenarios import CAMPAIGN_INVITED, make_campaign, make_invitation, make_practice
 
 pytestmark = pytest.mark.django_db
 
@@ -29,7 +29,7 @@ def london(*args: int) -> datetime:
     return datetime(*args, tzinfo=LONDON)
 
 
-INVITED = london(2026, 12, 1, 10, 0)
+INVITED = CAMPAIGN_INVITED  # a Tuesday, GMT
 DAY_5 = london(2026, 12, 6, 10, 0)
 DAY_10 = london(2026, 12, 11, 10, 0)
 DAY_12 = london(2026, 12, 13, 10, 0)
@@ -38,16 +38,6 @@ DAY_12 = london(2026, 12, 13, 10, 0)
 def text(response) -> str:
     content = response.content.decode()
     return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", content)).strip())
-
-
-@pytest.fixture
-def campaign(practice) -> Campaign:
-    return make_campaign(practice, name="Flu 2026")
-
-
-@pytest.fixture
-def entry(campaign, practice) -> CampaignEntry:
-    return make_invitation(campaign, practice.patient, invited_at=INVITED)
 
 
 def followed_up(entry: CampaignEntry) -> CampaignEntry:
@@ -79,10 +69,10 @@ def outcome_url(campaign: Campaign, entry: CampaignEntry) -> str:
 
 
 class TestWhoIsOnIt:
-    def test_two_days_after_the_last_follow_up_and_not_before(self, campaign, entry):
-        followed_up(entry)
-        assert on_list(campaign, DAY_12 - timedelta(minutes=1)) == []
-        assert on_list(campaign, DAY_12) == [entry.pk]
+    def test_two_days_after_the_last_follow_up_and_not_before(self, flu_campaign, invited_entry):
+        followed_up(invited_entry)
+        assert on_list(flu_campaign, DAY_12 - timedelta(minutes=1)) == []
+        assert on_list(flu_campaign, DAY_12) == [invited_entry.pk]
 
     def test_with_no_follow_ups_two_days_after_the_invitation(self, practice):
         campaign = make_campaign(practice, follow_up_1_days=None, follow_up_2_days=None)
@@ -97,40 +87,44 @@ class TestWhoIsOnIt:
         assert on_list(campaign, london(2026, 12, 8, 9, 59)) == []
         assert on_list(campaign, london(2026, 12, 8, 10, 0)) == [entry.pk]
 
-    def test_a_follow_up_that_went_late_puts_it_off(self, campaign, entry):
-        BookingLink.objects.filter(pk=entry.link_id).update(expires_at=None)
+    def test_a_follow_up_that_went_late_puts_it_off(self, flu_campaign, invited_entry):
+        BookingLink.objects.filter(pk=invited_entry.link_id).update(expires_at=None)
         campaign_follow_ups_send(now=DAY_5)
         late = DAY_10 + timedelta(days=1)
         campaign_follow_ups_send(now=late)
-        assert on_list(campaign, DAY_12) == []
-        assert on_list(campaign, late + timedelta(days=2)) == [entry.pk]
+        assert on_list(flu_campaign, DAY_12) == []
+        assert on_list(flu_campaign, late + timedelta(days=2)) == [invited_entry.pk]
 
-    def test_a_patient_who_booked_or_declined_is_not_on_it(self, campaign, practice):
-        booked = make_invitation(campaign, practice.patient, invited_at=INVITED)
-        declined = make_invitation(campaign, PatientFactory(organisation=practice.organisation), invited_at=INVITED)
+    def test_a_patient_who_booked_or_declined_is_not_on_it(self, flu_campaign, practice):
+        booked = make_invitation(flu_campaign, practice.patient, invited_at=INVITED)
+        declined = make_invitation(flu_campaign, PatientFactory(organisation=practice.organisation), invited_at=INVITED)
         BookingLink.objects.filter(pk=booked.link_id).update(status="booked")
         BookingLink.objects.filter(pk=declined.link_id).update(status="declined", declined_at=DAY_5)
-        assert on_list(campaign, DAY_12) == []
+        assert on_list(flu_campaign, DAY_12) == []
 
-    def test_a_link_that_expired_or_was_revoked_stays_on_it(self, campaign, practice, entry):
-        revoked = make_invitation(campaign, PatientFactory(organisation=practice.organisation), invited_at=INVITED)
+    def test_a_link_that_expired_or_was_revoked_stays_on_it(self, flu_campaign, practice, invited_entry):
+        revoked = make_invitation(flu_campaign, PatientFactory(organisation=practice.organisation), invited_at=INVITED)
         BookingLink.objects.filter(pk=revoked.link_id).update(status="revoked")
-        # The entry's link expired on day 14; the patient still hasn't booked.
-        assert sorted(on_list(campaign, INVITED + timedelta(days=20))) == sorted([entry.pk, revoked.pk])
+        # The invitation's link expired on day 14; the patient still hasn't booked.
+        assert sorted(on_list(flu_campaign, INVITED + timedelta(days=20))) == sorted([invited_entry.pk, revoked.pk])
 
-    def test_rows_not_invited_or_with_an_outcome_or_of_another_campaign_are_not_on_it(self, campaign, practice, entry):
-        CampaignEntryFactory(campaign=campaign)  # found, not invited yet
-        recorded = make_invitation(campaign, PatientFactory(organisation=practice.organisation), invited_at=INVITED)
+    def test_rows_not_invited_or_with_an_outcome_or_of_another_campaign_are_not_on_it(
+        self, flu_campaign, practice, invited_entry
+    ):
+        CampaignEntryFactory(campaign=flu_campaign)  # found, not invited yet
+        recorded = make_invitation(flu_campaign, PatientFactory(organisation=practice.organisation), invited_at=INVITED)
         CampaignEntry.objects.filter(pk=recorded.pk).update(call_outcome="no_answer")
         make_invitation(make_campaign(practice), practice.patient, invited_at=INVITED)
-        assert on_list(campaign, DAY_12) == [entry.pk]
+        assert on_list(flu_campaign, DAY_12) == [invited_entry.pk]
 
 
 class TestThePage:
-    def test_it_lists_the_patients_to_call_with_an_outcome_form_each(self, staff_client, campaign, entry, practice):
-        followed_up(entry)
+    def test_it_lists_the_patients_to_call_with_an_outcome_form_each(
+        self, staff_client, flu_campaign, invited_entry, practice
+    ):
+        followed_up(invited_entry)
         with signed_in_at(DAY_12, staff_client, practice.user):
-            response = staff_client.get(page_url(campaign))
+            response = staff_client.get(page_url(flu_campaign))
         assert response.status_code == 200
         page = text(response)
         assert "Call list" in page
@@ -144,88 +138,94 @@ class TestThePage:
             assert label in page
         assert "No calls recorded yet." in page
 
-    def test_before_anyone_is_due_it_says_so(self, staff_client, campaign, entry, practice):
+    def test_before_anyone_is_due_it_says_so(self, staff_client, flu_campaign, invited_entry, practice):
         with signed_in_at(DAY_5, staff_client, practice.user):
-            page = text(staff_client.get(page_url(campaign)))
+            page = text(staff_client.get(page_url(flu_campaign)))
         assert "Nobody to call now" in page
 
     def test_recording_an_outcome_moves_the_row_to_recorded_with_a_banner(
-        self, staff_client, campaign, entry, practice
+        self, staff_client, flu_campaign, invited_entry, practice
     ):
-        followed_up(entry)
+        followed_up(invited_entry)
         with signed_in_at(DAY_12, staff_client, practice.user):
-            response = staff_client.post(outcome_url(campaign, entry), {"outcome": "booked_by_phone"})
+            response = staff_client.post(outcome_url(flu_campaign, invited_entry), {"outcome": "booked_by_phone"})
             assert response.status_code == 302
-            assert response.url == page_url(campaign)
+            assert response.url == page_url(flu_campaign)
             page = text(staff_client.get(response.url))
         assert f"Success {practice.patient.full_name}: booked by phone recorded." in page
         assert "Nobody to call now" in page
         assert "1 call recorded" in page
         assert f"{practice.patient.full_name} {practice.patient.nhs_number_for_display} Booked by phone" in page
-        entry.refresh_from_db()
-        assert entry.call_outcome == "booked_by_phone"
-        assert entry.call_outcome_by == practice.user
+        invited_entry.refresh_from_db()
+        assert invited_entry.call_outcome == "booked_by_phone"
+        assert invited_entry.call_outcome_by == practice.user
         (event,) = AuditEvent.objects.filter(action=AuditEvent.Action.CAMPAIGN)
         assert event.organisation == practice.organisation
         assert event.actor == practice.user
         assert event.detail == {
             "did": "call_outcome",
-            "campaign": campaign.reference,
-            "row": entry.row_number,
+            "campaign": flu_campaign.reference,
+            "row": invited_entry.row_number,
             "outcome": "booked_by_phone",
         }
 
-    def test_a_second_record_keeps_the_first_and_says_so(self, staff_client, campaign, entry):
-        assert staff_client.post(outcome_url(campaign, entry), {"outcome": "no_answer"}).status_code == 302
-        response = staff_client.post(outcome_url(campaign, entry), {"outcome": "declined"}, follow=True)
+    def test_a_second_record_keeps_the_first_and_says_so(self, staff_client, flu_campaign, invited_entry):
+        assert staff_client.post(outcome_url(flu_campaign, invited_entry), {"outcome": "no_answer"}).status_code == 302
+        response = staff_client.post(outcome_url(flu_campaign, invited_entry), {"outcome": "declined"}, follow=True)
         assert "already had an outcome recorded: no answer. Nothing was changed." in text(response)
-        entry.refresh_from_db()
-        assert entry.call_outcome == "no_answer"
+        invited_entry.refresh_from_db()
+        assert invited_entry.call_outcome == "no_answer"
         assert AuditEvent.objects.filter(action=AuditEvent.Action.CAMPAIGN).count() == 1
 
     @pytest.mark.parametrize("data", [{}, {"outcome": "maybe"}])
-    def test_a_bad_outcome_says_why_with_400_and_records_nothing(self, staff_client, campaign, entry, practice, data):
-        followed_up(entry)
+    def test_a_bad_outcome_says_why_with_400_and_records_nothing(
+        self, staff_client, flu_campaign, invited_entry, practice, data
+    ):
+        followed_up(invited_entry)
         with signed_in_at(DAY_12, staff_client, practice.user):
-            response = staff_client.post(outcome_url(campaign, entry), data)
+            response = staff_client.post(outcome_url(flu_campaign, invited_entry), data)
         assert response.status_code == 400
         assert "There is a problem" in text(response)
         assert "Choose Booked by phone, Declined or No answer." in text(response)
-        entry.refresh_from_db()
-        assert entry.call_outcome == ""
+        invited_entry.refresh_from_db()
+        assert invited_entry.call_outcome == ""
 
-    def test_a_row_of_another_campaign_or_not_invited_is_not_found(self, staff_client, campaign, entry, practice):
+    def test_a_row_of_another_campaign_or_not_invited_is_not_found(
+        self, staff_client, flu_campaign, invited_entry, practice
+    ):
         other = make_invitation(make_campaign(practice), practice.patient, invited_at=INVITED)
-        not_invited = CampaignEntryFactory(campaign=campaign)
+        not_invited = CampaignEntryFactory(campaign=flu_campaign)
         for row in [other, not_invited]:
-            assert staff_client.post(outcome_url(campaign, row), {"outcome": "no_answer"}).status_code == 404
-        assert staff_client.post(f"/campaigns/{campaign.reference}/call-list/0/", {"outcome": "x"}).status_code == 404
+            assert staff_client.post(outcome_url(flu_campaign, row), {"outcome": "no_answer"}).status_code == 404
+        assert (
+            staff_client.post(f"/campaigns/{flu_campaign.reference}/call-list/0/", {"outcome": "x"}).status_code == 404
+        )
         assert not CampaignEntry.objects.exclude(call_outcome="").exists()
 
-    def test_a_manager_sees_it_too(self, manager_client, campaign, entry):
-        assert manager_client.get(page_url(campaign)).status_code == 200
+    def test_a_manager_sees_it_too(self, manager_client, flu_campaign, invited_entry):
+        assert manager_client.get(page_url(flu_campaign)).status_code == 200
 
-    def test_another_organisations_staff_and_strangers_dont(self, campaign, entry):
+    def test_another_organisations_staff_and_strangers_dont(self, flu_campaign, invited_entry):
         other = make_practice("Hillview")
         client = Client()
         client.force_login(other.user)
-        assert client.get(page_url(campaign)).status_code == 404
-        assert client.post(outcome_url(campaign, entry), {"outcome": "no_answer"}).status_code == 404
-        response = Client().get(page_url(campaign))
+        assert client.get(page_url(flu_campaign)).status_code == 404
+        assert client.post(outcome_url(flu_campaign, invited_entry), {"outcome": "no_answer"}).status_code == 404
+        response = Client().get(page_url(flu_campaign))
         assert response.status_code == 302
         assert response.url.startswith("/accounts/login/")
         assert Client().get("/campaigns/not-a-reference/call-list/").status_code == 302
 
-    def test_recording_needs_a_post(self, staff_client, campaign, entry):
-        assert staff_client.get(outcome_url(campaign, entry)).status_code == 405
+    def test_recording_needs_a_post(self, staff_client, flu_campaign, invited_entry):
+        assert staff_client.get(outcome_url(flu_campaign, invited_entry)).status_code == 405
 
     @pytest.mark.parametrize("patients", [2, 20])
     def test_the_page_costs_the_same_queries_whatever_its_size(
-        self, staff_client, campaign, practice, patients, django_assert_num_queries
+        self, staff_client, flu_campaign, practice, patients, django_assert_num_queries
     ):
         for i in range(patients):
             patient = PatientFactory(organisation=practice.organisation)
-            entry = make_invitation(campaign, patient, invited_at=INVITED)
+            entry = make_invitation(flu_campaign, patient, invited_at=INVITED)
             if i % 2:
                 CampaignEntry.objects.filter(pk=entry.pk).update(
                     call_outcome="no_answer", call_outcome_by=practice.user
@@ -233,4 +233,4 @@ class TestThePage:
         # The session and the user, the organisations the user may see, the campaign, the list's
         # count and its page, the recorded rows and their count.
         with signed_in_at(DAY_12 + timedelta(days=30), staff_client, practice.user), django_assert_num_queries(8):
-            assert staff_client.get(page_url(campaign)).status_code == 200
+            assert staff_client.get(page_url(flu_campaign)).status_code == 200

@@ -9,22 +9,19 @@ first, and the trail says two different outcomes for one call.
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import pytest
 from django.db.models import QuerySet
 
-from booking.formats import LONDON
 from booking.models import AuditEvent
 from messaging.campaigns.call_list import campaign_entry_call_outcome_record
 from messaging.models import CampaignEntry
 from tests.concurrency import RowLockHolder, in_thread, lock_waiters, wait_until
 from tests.factories import StaffMembershipFactory, UserFactory
-from tests.scenarios import make_campaign, make_invitation
+from tests.scenarios import CAMPAIGN_INVITED, make_campaign, make_invitation
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-INVITED = datetime(2026, 12, 1, 10, 0, tzinfo=LONDON)
+INVITED = CAMPAIGN_INVITED
 
 
 @pytest.fixture

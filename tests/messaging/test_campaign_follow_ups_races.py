@@ -22,11 +22,11 @@ from messaging.campaigns.follow_ups import campaign_follow_ups_send
 from messaging.models import CampaignEntry, Message
 from tests.concurrency import race
 from tests.factories import PatientFactory
-from tests.scenarios import make_campaign, make_invitation
+from tests.scenarios import CAMPAIGN_INVITED, make_campaign, make_invitation
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-INVITED = datetime(2026, 12, 1, 10, 0, tzinfo=LONDON)
+INVITED = CAMPAIGN_INVITED
 DAY_5 = datetime(2026, 12, 6, 10, 0, tzinfo=LONDON)
 PATIENTS = 4
 
