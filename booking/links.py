@@ -26,6 +26,7 @@ from django.utils import timezone
 from booking.audit import audit_record
 from booking.exceptions import LinkNotAllowed
 from booking.formats import date_and_time
+from booking.link_lookup import booking_link_by_digest
 from booking.models import (
     MAX_DOB_ATTEMPTS,
     Appointment,
@@ -244,17 +245,14 @@ _TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
 
 def booking_link_find(token: str) -> BookingLink | None:
-    """The link for a token, or None for anything unknown, malformed or oversized. Never raises."""
+    """The link for a token, or None for anything unknown, malformed or oversized. Never raises.
+
+    With what the patient's pages show of it joined (booking/link_lookup.py: one prepared
+    statement; a lazy load of anything else raises in the tests).
+    """
     if not isinstance(token, str) or not _TOKEN_SHAPE.match(token):
         return None
-    # FETCH_RAISE: the patient's pages use only what is joined here; a lazy load raises in
-    # the tests instead of adding a query to every page in production.
-    return (
-        BookingLink.objects.select_related("organisation", "patient", "appointment_type", "location", "practitioner")
-        .fetch_mode(models.FETCH_RAISE)
-        .filter(token_digest=hash_token(token))
-        .first()
-    )
+    return booking_link_by_digest(hash_token(token))
 
 
 # Audit events for opens, at most, per link: the count and the last open keep counting after.
