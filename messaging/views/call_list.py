@@ -30,7 +30,7 @@ from messaging.campaigns.call_list import campaign_entry_call_outcome_record
 from messaging.campaigns.follow_ups import campaign_call_list
 from messaging.models import Campaign, CampaignEntry
 
-PER_PAGE = 50
+PER_PAGE = 25
 # The latest calls recorded, under the list; the count says how many there are in all.
 RECORDED_SHOWN = 50
 
