@@ -809,9 +809,7 @@ class BookingLink(models.Model):
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         if not self.token_digest:
-            self.token = secrets.token_urlsafe(16)
-            self.token_digest = hash_token(self.token)
-            self.token_encrypted = token_encrypt(self.token)
+            self.token_new()
         if not self.organisation_id and self.patient_id:
             self.organisation_id = self.patient.organisation_id
         super().save(*args, **kwargs)
@@ -834,6 +832,16 @@ class BookingLink(models.Model):
     @property
     def reference(self) -> str:
         return encode_reference(self.pk, namespace="link") if self.pk else ""
+
+    def token_new(self) -> None:
+        """Give this unsaved link its token: kept on the instance, digested and encrypted for the row.
+
+        `save` calls it for a new link; booking/links.py `booking_links_issue_many` for each link
+        it inserts in bulk (bulk_create doesn't call save).
+        """
+        self.token = secrets.token_urlsafe(16)
+        self.token_digest = hash_token(self.token)
+        self.token_encrypted = token_encrypt(self.token)
 
 
 class CancellationSource(models.TextChoices):

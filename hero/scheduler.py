@@ -1,12 +1,13 @@
 """The periodic jobs, and the one process that runs them (`manage.py scheduler`, APScheduler).
 
-Here in hero because the jobs belong to both apps: reminders, campaigns' follow-ups and the
-delivery sweep to messaging, slot generation to booking, pruning old task results to
+Here in hero because the jobs belong to both apps: reminders, campaign pacing and follow-ups
+and the delivery sweep to messaging, slot generation to booking, pruning old task results to
 django-tasks-db. Each job is also a command that runs it once by hand (send_reminders,
-send_campaign_follow_ups, requeue_messages, generate_slots, prune_db_task_results), and every
-one of them is safe to run twice or late: reminders and confirmations are written once (unique
-keys), a follow-up is claimed with a conditional UPDATE, slot generation inserts ON CONFLICT DO
-NOTHING, a second claim of a message fails.
+pace_campaigns, send_campaign_follow_ups, requeue_messages, generate_slots,
+prune_db_task_results), and every one of them is safe to run twice or late: reminders and
+confirmations are written once (unique keys), a campaign's row is invited once (claimed FOR
+UPDATE SKIP LOCKED) and followed up once (a conditional UPDATE), slot generation inserts ON
+CONFLICT DO NOTHING, a second claim of a message fails.
 
 Two schedulers at once are safe too, for a deployment that runs one on each of two machines:
 each run of a job takes a PostgreSQL advisory lock named for the job (`pg_try_advisory_lock`),
@@ -40,6 +41,7 @@ from booking.formats import LONDON, today_in_london
 from booking.models import AppointmentType, Rota
 from booking.slots import slots_generate_from_rotas
 from messaging.campaigns.follow_ups import campaign_follow_ups_send
+from messaging.campaigns.pacing import campaigns_pace
 from messaging.tasks import messages_requeue, reminders_send
 
 logger = logging.getLogger(__name__)
@@ -94,8 +96,13 @@ def _reminders() -> int:
     return reminders_send().queued
 
 
+def _campaigns() -> int:
+    return campaigns_pace().invited
+
+
 JOBS: list[Job] = [
     Job("send_reminders", _reminders, lambda: IntervalTrigger(minutes=1, timezone=LONDON), "{} reminders queued"),
+    Job("pace_campaigns", _campaigns, lambda: IntervalTrigger(minutes=1, timezone=LONDON), "{} invitations made"),
     Job(
         "send_campaign_follow_ups",
         campaign_follow_ups_send,

@@ -12,13 +12,14 @@ The rules, each written here once:
   that was down doesn't send both in one minute). Texts go 08:00-20:00 London time
   (messaging/reminders.py, `reminders_in_sending_hours`): the run does nothing at night, and
   one due at night goes at 08:00.
-- **What.** The campaign's `follow_up_body` with its tokens filled as the invitation's were,
-  LINK_PLACEHOLDER where the link goes and `Message.link_carried` the row's link (the working
-  URL is put back at send time by messaging/texts.py, as for reminders), on the channel the
-  invitation went by, or the other when that one no longer reaches the patient
-  (messaging/channels.py, `channel_reaching`). With neither, the follow-up is counted as dealt
-  with and nothing is sent (staff call them instead). Queued behind hand-sent messages
-  (messaging/tasks.py, CAMPAIGN_PRIORITY) and audited as sent.
+- **What.** The campaign's `follow_up_body` written as the invitation was (messaging/sending.py:
+  normalised for its channel, tokens filled in, the same subject), LINK_PLACEHOLDER where the
+  link goes and `Message.link_carried` the row's link (the working URL is put back at send
+  time by messaging/texts.py, as for reminders), on the channel the invitation went by, or the
+  other when that one no longer reaches the patient (messaging/channels.py,
+  `channel_reaching`). With neither, the follow-up is counted as dealt with and nothing is sent
+  (staff call them instead). Queued behind hand-sent messages (messaging/tasks.py,
+  CAMPAIGN_PRIORITY) and audited as sent.
 - **Once.** Each row's follow-up is claimed with a conditional UPDATE (`follow_ups_sent = n
   WHERE follow_ups_sent = n - 1`) in the transaction that writes its message; a concurrent run
   that claimed it first (two schedulers, or a run by hand) wins, and this one writes nothing
@@ -48,14 +49,12 @@ from booking.models import AuditEvent, BookingLink
 from messaging.channels import channel_reaching
 from messaging.models import Campaign, CampaignEntry, Channel, Message
 from messaging.reminders import reminders_in_sending_hours
-from messaging.segments import sms_normalise
+from messaging.sending import message_body_normalise, message_body_stored, message_subject
 from messaging.tasks import CAMPAIGN_PRIORITY, deliveries_enqueue
-from messaging.tokens import LINK_PLACEHOLDER, tokens_normalise, tokens_render
 
 BATCH_SIZE = 200
 # Staff call a patient this many London days after the last follow-up (or the invitation).
 CALL_AFTER_DAYS = 2
-EMAIL_SUBJECT = "A reminder from {practice}: book your appointment"
 # The campaigns whose follow-ups go: not stopped (nothing more is sent), not paused (held).
 FOLLOWING_UP = (Campaign.Status.SENDING, Campaign.Status.WAITING, Campaign.Status.FINISHED)
 
@@ -152,7 +151,7 @@ def _batch_send(*, number: int, now: datetime, batch_size: int) -> tuple[int, in
     """One batch of follow-up `number`: (rows looked at, messages queued)."""
     entries = list(
         _due(number=number, now=now)
-        .select_related("campaign__organisation", "patient", "link", "message")
+        .select_related("campaign__organisation", "patient__organisation", "link", "message")
         .order_by("invited_at", "pk")[:batch_size]
     )
     if not entries:
@@ -208,7 +207,11 @@ def _claim(entry_ids: list[int], *, number: int, now: datetime) -> set[int]:
 
 
 def _follow_up_message(entry: CampaignEntry) -> Message | None:
-    """The unsaved follow-up for `entry`, or None when no channel reaches the patient."""
+    """The unsaved follow-up for `entry`, or None when no channel reaches the patient.
+
+    Written as an invitation is (messaging/sending.py: the body normalised for its channel, the
+    tokens filled in, LINK_PLACEHOLDER for the link, the same subject), carrying the row's link.
+    """
     campaign = entry.campaign
     patient = entry.patient
     # For the type checker: an invited row is a found row, which has its patient (the database says so).
@@ -217,19 +220,15 @@ def _follow_up_message(entry: CampaignEntry) -> Message | None:
     option = channel_reaching(patient, preferred=Channel(invitation.channel) if invitation else None)
     if option is None:
         return None
-    practice = campaign.organisation
-    body = tokens_normalise(campaign.follow_up_body.replace("\r\n", "\n")).strip()
-    text = tokens_render(
-        body, patient_first_name=patient.first_name, practice_name=practice.name, link_url=LINK_PLACEHOLDER
-    )
+    body = message_body_normalise(campaign.follow_up_body, channel=option.channel)
     return Message(
-        organisation=practice,
+        organisation=campaign.organisation,
         patient=patient,
         channel=option.channel,
         to_address=option.address,
-        subject=EMAIL_SUBJECT.format(practice=practice.name) if option.channel == Channel.EMAIL else "",
-        template_body=campaign.follow_up_body,
-        body=sms_normalise(text) if option.channel == Channel.SMS else text,
+        subject=message_subject(channel=option.channel, practice=campaign.organisation),
+        template_body=body,
+        body=message_body_stored(body=body, patient=patient, has_link=True),
         link_carried=entry.link,
     )
 

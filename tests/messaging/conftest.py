@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from django.test import override_settings
 
 from booking.models import StaffMembership
 from messaging.models import Campaign, CampaignEntry
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN
 from tests.scenarios import CAMPAIGN_INVITED, Practice, make_campaign, make_invitation
+from tests.workers import DATABASE_TASKS
 
 
 @pytest.fixture
@@ -36,3 +38,10 @@ def flu_campaign(practice: Practice) -> Campaign:
 def invited_entry(flu_campaign: Campaign, practice: Practice) -> CampaignEntry:
     """Its invitation of the practice's patient, sent at CAMPAIGN_INVITED (by SMS, a 14-day link)."""
     return make_invitation(flu_campaign, practice.patient, invited_at=CAMPAIGN_INVITED)
+
+
+@pytest.fixture
+def database_task_rows():
+    """The database task backend: queuing writes task rows (as in production) and runs nothing."""
+    with override_settings(TASKS=DATABASE_TASKS):
+        yield

@@ -24,10 +24,9 @@ from messaging.texts import message_text
 from messaging.tokens import LINK_PLACEHOLDER
 from tests.factories import AppointmentFactory, PatientFactory, SlotFactory
 from tests.scenarios import CAMPAIGN_INVITED, make_campaign, make_invitation
+from tests.workers import DATABASE_TASKS
 
 pytestmark = pytest.mark.django_db
-
-DATABASE_TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 
 
 def london(*args: int) -> datetime:
