@@ -18,8 +18,9 @@ from django_tasks_db.models import DBTaskResult
 from booking.formats import LONDON
 from booking.models import AuditEvent, BookingLink
 from messaging.campaigns.follow_ups import campaign_follow_up_due, campaign_follow_ups_send
+from messaging.delivery import message_deliver
 from messaging.models import Campaign, CampaignEntry, Message
-from messaging.tasks import CAMPAIGN_PRIORITY
+from messaging.tasks import CAMPAIGN_PRIORITY, delivery_enqueue
 from messaging.texts import message_text
 from messaging.tokens import LINK_PLACEHOLDER
 from tests.factories import AppointmentFactory, PatientFactory, SlotFactory
@@ -216,6 +217,23 @@ class TestWhat:
         (task,) = DBTaskResult.objects.all()
         assert task.priority == CAMPAIGN_PRIORITY
         assert task.args_kwargs["kwargs"] == {"message_id": follow_ups(invited_entry)[0].pk}
+
+    @override_settings(TASKS=DATABASE_TASKS)
+    @pytest.mark.parametrize("status", [BookingLink.Status.BOOKED, BookingLink.Status.DECLINED])
+    def test_one_queued_before_the_patient_answered_is_not_sent_after(self, invited_entry, status):
+        campaign_follow_ups_send(now=DAY_5)
+        (message,) = follow_ups(invited_entry)
+        # Booked or declined while the follow-up waited in the queue (a booked link keeps its token).
+        BookingLink.objects.filter(pk=invited_entry.link_id).update(status=status, declined_at=DAY_5)
+        assert message_deliver(message_id=message.pk, enqueue=delivery_enqueue) == "failed"
+        message.refresh_from_db()
+        assert message.failure_reason.startswith("Not sent: the patient has answered the invitation since")
+
+    @override_settings(TASKS=DATABASE_TASKS)
+    def test_while_the_invitation_is_unanswered_it_goes(self, invited_entry):
+        campaign_follow_ups_send(now=DAY_5)
+        (message,) = follow_ups(invited_entry)
+        assert message_deliver(message_id=message.pk, enqueue=delivery_enqueue) == "sent"
 
 
 class TestAtScale:
