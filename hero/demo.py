@@ -18,6 +18,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
+from booking.links import LinkExpiry
 from booking.models import (
     AppointmentType,
     Location,
@@ -30,6 +31,10 @@ from booking.models import (
 )
 from booking.nhs_numbers import nhs_number_check_digit
 from booking.slots import SlotGenerationResult, slots_generate_from_rotas
+from messaging.campaigns.checks import campaign_list_check
+from messaging.campaigns.creation import CampaignSettings, campaign_create
+from messaging.campaigns.lists import campaign_list_shape
+from messaging.models import Campaign, Channel
 
 DEMO_PASSWORD = "self-booking-demo"  # noqa: S105 -- published on purpose; seed_demo refuses production
 SLOT_DAYS = 28
@@ -394,4 +399,49 @@ def seed_demo(*, today: date | None = None) -> DemoResult:
         )
 
     slots = slots_generate_from_rotas(rotas=rotas, start_date=today, end_date=today + timedelta(days=SLOT_DAYS - 1))
+    _demo_campaign(organisation=organisations["A99001"], appointment_type=types_by_org["A99001"]["Flu vaccination"])
     return DemoResult(logins=logins, slots=slots)
+
+
+DEMO_CAMPAIGN_NAME = "Flu clinic invitations (demo)"
+DEMO_CAMPAIGN_BODY = (
+    "{{Patient First Name}}, {{Practice Name}} is inviting you to this year's flu vaccination. "
+    "Choose a time that suits you: {{Appointment Link}}"
+)
+
+
+def _demo_campaign(*, organisation: Organisation, appointment_type: AppointmentType) -> None:
+    """A flu campaign at Riverside with its list checked, ready for "Start sending" (once only).
+
+    Its list is the practice's patients (up to 40), with an invalid NHS number and a duplicate, so
+    the check page shows what it tells apart. Made and checked as a manager's upload would be
+    (messaging/campaigns/), so nothing is sent until someone presses Start sending.
+    """
+    if Campaign.objects.filter(organisation=organisation, name=DEMO_CAMPAIGN_NAME).exists():
+        return
+    manager = _demo_manager_of(organisation)
+    location = Location.objects.filter(rotas__appointment_type=appointment_type).order_by("pk").first()
+    if manager is None or location is None:
+        return
+    patients = Patient.objects.filter(organisation=organisation).exclude(nhs_number="").order_by("pk")
+    numbers = [str(number) for number in patients.values_list("nhs_number", flat=True)]
+    rows = ["NHS Number", *numbers[:40], "123 456 7890", numbers[0]]
+    content = ("\r\n".join(rows) + "\r\n").encode()
+    _, count = campaign_list_shape(content=content)
+    campaign = campaign_create(
+        organisation=organisation,
+        user=manager,
+        settings=CampaignSettings(
+            name=DEMO_CAMPAIGN_NAME,
+            appointment_type=appointment_type,
+            location=location,
+            practitioner=None,
+            link_expiry=LinkExpiry.DAYS_14,
+            body=DEMO_CAMPAIGN_BODY,
+            preferred_channel=Channel.SMS,
+        ),
+        list_name="flu-demo.csv",
+        content=content,
+        list_rows=count,
+    )
+    campaign_list_check(campaign_id=campaign.pk)

@@ -15,7 +15,7 @@ from booking import models
 from booking.nhs_numbers import is_valid_nhs_number
 from booking.phones import is_uk_mobile
 from hero.demo import DEMO_PASSWORD
-from messaging.models import MessageTemplate
+from messaging.models import Campaign, MessageTemplate
 from tests.transactions import transaction_for_the_class
 
 pytestmark = pytest.mark.django_db
@@ -31,6 +31,7 @@ COUNTED = [
     models.Patient,
     models.SharingAgreement,
     MessageTemplate,
+    Campaign,
 ]
 
 
@@ -119,3 +120,16 @@ def test_it_refuses_to_run_without_debug_unless_told_to():
     with pytest.raises(CommandError, match="DEBUG"):
         call_command("seed_demo", stdout=StringIO())
     assert not models.Organisation.objects.exists()
+
+
+def test_a_flu_campaign_waits_checked_for_start_sending():
+    seed()
+    (campaign,) = Campaign.objects.all()
+    assert campaign.status == Campaign.Status.CHECKED
+    assert campaign.organisation.name == "Riverside Medical Practice"
+    assert campaign.entries.count() == campaign.list_rows == campaign.list_rows_checked
+    assert campaign.entries.filter(problem="").count() >= 20
+    # Besides the demo's patients without a way to reach them: an invalid number and a duplicate.
+    assert {"invalid", "duplicate"} <= set(campaign.entries.values_list("problem", flat=True))
+    # Nothing is invited until a manager starts it.
+    assert not campaign.entries.filter(link__isnull=False).exists()
