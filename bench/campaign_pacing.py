@@ -136,10 +136,26 @@ def _campaign(*, now: datetime, rows: int) -> Campaign:
             FROM booking_patient p
             WHERE p.organisation_id = %(organisation)s
               AND ((p.mobile <> '' AND NOT p.sms_opted_out) OR (p.email <> '' AND p.email_undeliverable_reason = ''))
+              -- As the list's check would find them (messaging/campaigns/checks.py): not already
+              -- holding a live link or a booked appointment to come of this type.
+              AND NOT EXISTS (
+                  SELECT 1 FROM booking_bookinglink l
+                  WHERE l.patient_id = p.id AND l.appointment_type_id = %(type)s AND l.status = 'active'
+                    AND (l.expires_at IS NULL OR l.expires_at > %(now)s))
+              AND NOT EXISTS (
+                  SELECT 1 FROM booking_appointment a JOIN booking_slot s ON s.id = a.slot_id
+                  WHERE a.patient_id = p.id AND a.status = 'booked' AND s.appointment_type_id = %(type)s
+                    AND s.start > %(now)s)
             ORDER BY p.id
             LIMIT %(rows)s
             """,
-            {"campaign": campaign.pk, "organisation": organisation.pk, "rows": rows},
+            {
+                "campaign": campaign.pk,
+                "organisation": organisation.pk,
+                "rows": rows,
+                "type": busiest["appointment_type_id"],
+                "now": now,
+            },
         )
     return campaign
 

@@ -164,9 +164,11 @@ class TestTheDataSet:
     @override_settings(TASKS={"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}})
     def test_a_campaigns_invitations_are_made_in_constant_queries_and_leave_the_data_set(self, built):
         links_before = BookingLink.objects.count()
-        # The tiny data set's one practice: 100 rows, as many invited as its free times allow.
+        # The tiny data set's one practice: up to 100 rows (its patients already holding a link
+        # or an appointment of the type left out, as the list's check would), as many invited as
+        # its free times allow.
         pacing = campaign_pacing_bench(scale=SCALE.factor)
-        assert pacing["rows"] == 100
+        assert 50 <= pacing["rows"] <= 100
         assert pacing["invited"] + pacing["unreachable"] == min(pacing["rows"], 5 * pacing["free_times"])
         assert pacing["messages"] == pacing["invited"] > 0
         assert pacing["queries_per_batch"] == CAMPAIGN_QUERIES_PER_BATCH
