@@ -47,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         ("build", "build the data set only"),
         ("profile", "profile each scenario's requests in-process with pyinstrument"),
         ("reminders", "time the reminder sweep only (bench/reminders.py), without serving"),
+        ("campaign", "time the campaign page at 10,000 rows only (bench/campaign_funnel.py), without serving"),
     ):
         command = commands.add_parser(name, help=help_text)
         command.add_argument("--scale", type=float, default=1.0, help="1 = the issue's size (default)")
@@ -77,6 +78,13 @@ def main(argv: list[str] | None = None) -> int:
         from bench.reminders import reminder_sweep_bench
 
         print(json.dumps(reminder_sweep_bench(scale=manifest.scale), indent=2))
+        return 0
+    if args.command == "campaign":
+        import json
+
+        from bench.campaign_funnel import campaign_funnel_bench
+
+        print(json.dumps(campaign_funnel_bench(scale=manifest.scale), indent=2))
         return 0
     if args.command == "profile":
         from bench.profile import profile_scenarios

@@ -34,6 +34,8 @@ CLINIC_P99_BUDGET_MS = 50
 REMINDER_SWEEP_BUDGET_SECONDS = 5.0
 REMINDER_QUERIES_PER_BATCH = 7
 RACE_SLOTS = 20
+# The campaign page at 10,000 rows, in-process (issue 15, item 7; bench/campaign_funnel.py).
+CAMPAIGN_PAGE_P50_BUDGET_MS = 50.0
 
 
 def budgets(results: dict) -> list[dict]:
@@ -81,7 +83,7 @@ def budgets(results: dict) -> list[dict]:
             "passed": not unexpected,
         }
     )
-    return found + reminder_budgets(results)
+    return found + reminder_budgets(results) + campaign_budgets(results)
 
 
 def reminder_budgets(results: dict) -> list[dict]:
@@ -177,6 +179,33 @@ def machine() -> dict:
     }
 
 
+def campaign_budgets(results: dict) -> list[dict]:
+    page = results.get("campaign_funnel")
+    if not page:
+        return []
+    return [
+        {
+            "budget": f"Campaign page at {page['rows']:,} rows, in-process: p50 ≤ {CAMPAIGN_PAGE_P50_BUDGET_MS:g} ms, "
+            "the same queries every request",
+            "measured": f"p50 {page['p50']:.1f} ms, p99 {page['p99']:.1f} ms, {_queries(page)} queries",
+            "passed": page["p50"] <= CAMPAIGN_PAGE_P50_BUDGET_MS and page["queries_min"] == page["queries_max"],
+        }
+    ]
+
+
+def campaign_markdown(results: dict) -> list[str]:
+    page = results.get("campaign_funnel")
+    if not page:
+        return []
+    return [
+        "",
+        f"**Campaign page** (`bench/campaign_funnel.py`, in-process through Django's test client, no server): a "
+        f"campaign of {page['rows']:,} rows in every state of the funnel, the page asked {page['requests']} times "
+        f"by its manager: **p50 {page['p50']:.1f} ms**, p99 {page['p99']:.1f} ms, "
+        f"**{_queries(page)} queries** a request, the funnel's one query {page['funnel_query_ms']:.1f} ms of it.",
+    ]
+
+
 def _ms(value: object) -> str:
     return f"{value:.1f}" if isinstance(value, int | float) else "–"
 
@@ -244,6 +273,7 @@ def figures_markdown(results: dict) -> str:
         + ", ".join(f"{count} × `{path}`" for path, count in checks["tasks_enqueued"].items())
         + ".",
         *reminders_markdown(results),
+        *campaign_markdown(results),
         "",
         "### Budgets",
         "",
