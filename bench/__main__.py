@@ -82,8 +82,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "campaign":
         import json
 
+        from django.core.management import call_command
+
         from bench.campaign_funnel import campaign_funnel_bench
 
+        # The page's template names static files: production settings read them from the manifest.
+        call_command("collectstatic", interactive=False, verbosity=0)
         print(json.dumps(campaign_funnel_bench(scale=manifest.scale), indent=2))
         return 0
     if args.command == "profile":

@@ -201,8 +201,9 @@ def campaign_markdown(results: dict) -> list[str]:
         "",
         f"**Campaign page** (`bench/campaign_funnel.py`, in-process through Django's test client, no server): a "
         f"campaign of {page['rows']:,} rows in every state of the funnel, the page asked {page['requests']} times "
-        f"by its manager: **p50 {page['p50']:.1f} ms**, p99 {page['p99']:.1f} ms, "
-        f"**{_queries(page)} queries** a request, the funnel's one query {page['funnel_query_ms']:.1f} ms of it.",
+        f"by its manager: **p50 {page['p50']:.1f} ms**, p99 {page['p99']:.1f} ms (p50 {_ms(page.get('cpu_p50'))} ms "
+        f"of Python CPU, {_ms(page.get('database_p50'))} ms in the database), **{_queries(page)} queries** a "
+        f"request, the funnel's one query {page['funnel_query_ms']:.1f} ms of it.",
     ]
 
 

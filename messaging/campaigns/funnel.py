@@ -32,6 +32,7 @@ from django.db.models import (
     DurationField,
     ExpressionWrapper,
     F,
+    FilteredRelation,
     OuterRef,
     Q,
     QuerySet,
@@ -135,14 +136,15 @@ def duration_text(span: timedelta | None) -> str:
     return " ".join(f"{number} {unit}{'s' if number != 1 else ''}" for number, unit in shown)
 
 
-def _first_booked_at() -> Subquery:
-    """When the row's link first booked (its earliest appointment, even one changed or cancelled since).
+def _first_booking() -> FilteredRelation:
+    """The row's link's first booking: its appointment that replaced none (a LEFT JOIN, one row at most).
 
-    Reads the appointment's booking_link index; NULL for a link that never booked.
+    A link books once (appointment_book moves it from active to booked under its row's lock) and
+    a change makes a new appointment that `replaces` the old, so the one replacing nothing is the
+    first, whatever happened to it after. A join rather than a correlated subquery: PostgreSQL
+    pulls a subquery in FROM up into every FILTER that reads it and runs it once for each.
     """
-    return Subquery(
-        Appointment.objects.filter(booking_link_id=OuterRef("link_id")).order_by("booked_at").values("booked_at")[:1]
-    )
+    return FilteredRelation("link__appointments", condition=Q(link__appointments__replaces__isnull=True))
 
 
 def campaign_rows_found(*, campaign: Campaign) -> QuerySet[CampaignEntry]:
@@ -156,14 +158,14 @@ def campaign_funnel(*, campaign: Campaign, now: datetime) -> Funnel:
     Locks nothing: a funnel read while invitations go out is simply a moment earlier or later.
     """
     invited = Q(link__isnull=False)
-    booked_online = Q(first_booked_at__isnull=False)
+    booked_online = Q(first_booking__isnull=False)
     by_phone = Q(call_outcome=CampaignEntry.CallOutcome.BOOKED_BY_PHONE)
     declined = Q(link__status=BookingLink.Status.DECLINED) | Q(call_outcome=CampaignEntry.CallOutcome.DECLINED)
     message_status = "message__status"
-    time_to_book = ExpressionWrapper(F("first_booked_at") - F("invited_at"), output_field=DurationField())
+    time_to_book = ExpressionWrapper(F("first_booking__booked_at") - F("invited_at"), output_field=DurationField())
     counts = (
         campaign_rows_found(campaign=campaign)
-        .annotate(first_booked_at=_first_booked_at())
+        .annotate(first_booking=_first_booking())
         .aggregate(
             found=Count("pk"),
             to_invite=Count("pk", filter=~invited),

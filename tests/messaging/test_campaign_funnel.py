@@ -21,6 +21,7 @@ from tests.factories import (
     PatientFactory,
     SlotFactory,
 )
+from tests.scenarios import make_change
 
 pytestmark = pytest.mark.django_db
 
@@ -131,6 +132,21 @@ def test_each_stage_counts_the_rows_that_reached_it(practice):
     assert funnel.time_to_book_median == timedelta(days=2)
     assert funnel.time_to_book_90 == timedelta(days=2.8)
     del queued, sent, delivered, opened, verified, declined, expired, failed
+
+
+def test_a_booking_changed_twice_counts_once_with_its_first_booking_time(practice):
+    now = timezone.now()
+    campaign = _campaign(practice)
+    entry = _invite(campaign, invited_at=now - timedelta(days=3), message_status="delivered")
+    first = _book(entry, booked_at=now - timedelta(days=2), practice=practice)
+    second = make_change(first, SlotFactory(practitioner=practice.practitioner, location=practice.location))
+    make_change(second, SlotFactory(practitioner=practice.practitioner, location=practice.location))
+
+    funnel = campaign_funnel(campaign=campaign, now=now)
+
+    assert funnel.count("Booked") == 1
+    assert funnel.count("Invited") == 1
+    assert funnel.time_to_book_median == timedelta(days=1)
 
 
 def test_a_campaign_with_nobody_invited_has_no_percentages_or_time_to_book(practice):
