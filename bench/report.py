@@ -33,6 +33,10 @@ CLINIC_P99_BUDGET_MS = 50
 # queries a batch (messaging/reminders.py; tests/messaging/test_reminders.py counts them too).
 REMINDER_SWEEP_BUDGET_SECONDS = 5.0
 REMINDER_QUERIES_PER_BATCH = 7
+# A campaign's invitations: 10,000 made (links, messages, audit events, task rows) in one
+# pacing run, and the queries a batch (tests/messaging/test_campaign_pacing_queries.py counts them too).
+CAMPAIGN_PACING_BUDGET_SECONDS = 60.0
+CAMPAIGN_QUERIES_PER_BATCH = 14
 RACE_SLOTS = 20
 # The campaign page at 10,000 rows, in-process (issue 15, item 7; bench/campaign_funnel.py).
 CAMPAIGN_PAGE_P50_BUDGET_MS = 50.0
@@ -83,7 +87,7 @@ def budgets(results: dict) -> list[dict]:
             "passed": not unexpected,
         }
     )
-    return found + reminder_budgets(results) + campaign_budgets(results)
+    return found + reminder_budgets(results) + campaign_pacing_budgets(results) + campaign_page_budgets(results)
 
 
 def reminder_budgets(results: dict) -> list[dict]:
@@ -102,6 +106,39 @@ def reminder_budgets(results: dict) -> list[dict]:
             and sweep["queries_per_batch"] == REMINDER_QUERIES_PER_BATCH
             and sweep["plan_uses_index"],
         }
+    ]
+
+
+def campaign_pacing_budgets(results: dict) -> list[dict]:
+    pacing = results.get("campaign_pacing")
+    if not pacing:
+        return []
+    return [
+        {
+            "budget": f"Campaign: {pacing['rows']:,} patients' invitations made in "
+            f"≤ {CAMPAIGN_PACING_BUDGET_SECONDS:g} s, {CAMPAIGN_QUERIES_PER_BATCH} queries a batch",
+            "measured": f"{pacing['invited'] + pacing['unreachable']:,} in {pacing['seconds']:.2f} s, "
+            f"{pacing['queries_per_batch']} queries a batch",
+            "passed": pacing["invited"] + pacing["unreachable"] == pacing["rows"]
+            and pacing["seconds"] <= CAMPAIGN_PACING_BUDGET_SECONDS
+            and pacing["queries_per_batch"] == CAMPAIGN_QUERIES_PER_BATCH,
+        }
+    ]
+
+
+def campaign_pacing_markdown(results: dict) -> list[str]:
+    pacing = results.get("campaign_pacing")
+    if not pacing:
+        return []
+    return [
+        "",
+        f"**Campaign invitations** (`bench/campaign_pacing.py`, in-process, no server): a campaign of "
+        f"{pacing['rows']:,} found rows for one practice's type and location ({pacing['free_times']:,} free times), "
+        f"paced in one run: **{pacing['seconds']:.2f} s** ({pacing['seconds'] / max(pacing['rows'], 1) * 1000:.2f} ms "
+        f"a row, {pacing['database_seconds']:.2f} s of it in the database) for {pacing['invited']:,} invitations "
+        f"(link, message, audit event and task row each) and {pacing['unreachable']:,} rows no channel reached, "
+        f"in {pacing['batches']} batches of up to {pacing['batch_size']}, "
+        f"**{pacing['queries_per_batch']} queries a batch** ({pacing['queries']} in all).",
     ]
 
 
@@ -179,7 +216,7 @@ def machine() -> dict:
     }
 
 
-def campaign_budgets(results: dict) -> list[dict]:
+def campaign_page_budgets(results: dict) -> list[dict]:
     page = results.get("campaign_funnel")
     if not page:
         return []
@@ -193,7 +230,7 @@ def campaign_budgets(results: dict) -> list[dict]:
     ]
 
 
-def campaign_markdown(results: dict) -> list[str]:
+def campaign_page_markdown(results: dict) -> list[str]:
     page = results.get("campaign_funnel")
     if not page:
         return []
@@ -274,7 +311,8 @@ def figures_markdown(results: dict) -> str:
         + ", ".join(f"{count} × `{path}`" for path, count in checks["tasks_enqueued"].items())
         + ".",
         *reminders_markdown(results),
-        *campaign_markdown(results),
+        *campaign_pacing_markdown(results),
+        *campaign_page_markdown(results),
         "",
         "### Budgets",
         "",

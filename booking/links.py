@@ -25,6 +25,7 @@ from django.utils import timezone
 from booking.audit import audit_record
 from booking.exceptions import LinkNotAllowed
 from booking.formats import date_and_time
+from booking.link_lookup import booking_link_by_digest
 from booking.models import (
     MAX_DOB_ATTEMPTS,
     Appointment,
@@ -136,6 +137,53 @@ def booking_link_issue(
     )
 
 
+def booking_links_issue_many(
+    *,
+    patients: list[Patient],
+    organisation: Organisation,
+    appointment_type: AppointmentType,
+    location: Location,
+    practitioner: Practitioner | None,
+    expiry: LinkExpiry,
+    created_by: User | None,
+    declinable: bool = False,
+    now: datetime | None = None,
+) -> list[BookingLink]:
+    """Make one link per patient, in one INSERT: `booking_link_issue` for a campaign's batch.
+
+    The settings are checked once (`booking_link_check`), not per patient: they are the same
+    for every link. Each link gets its own token as `BookingLink.save` gives it
+    (`BookingLink.token_new`), so each returned instance knows its token; `declinable` links (a
+    campaign's invitations) offer "I don't want this appointment". Call inside the transaction
+    that saves their messages. Locks nothing; raises LinkNotAllowed (settings, or a patient of
+    another organisation) before writing anything.
+    """
+    now = now or timezone.now()
+    booking_link_check(
+        organisation=organisation, appointment_type=appointment_type, location=location, practitioner=practitioner
+    )
+    if any(patient.organisation_id != organisation.pk for patient in patients):
+        raise LinkNotAllowed("A link can only be made for one of the practice's own patients.", field="patient")
+    expires_at = LinkExpiry(expiry).expires_at(now=now)
+    links = [
+        BookingLink(
+            organisation=organisation,
+            patient=patient,
+            appointment_type=appointment_type,
+            location=location,
+            practitioner=practitioner,
+            expires_at=expires_at,
+            created_by=created_by,
+            created_at=now,
+            declinable=declinable,
+        )
+        for patient in patients
+    ]
+    for link in links:
+        link.token_new()
+    return BookingLink.objects.bulk_create(links)
+
+
 def booking_link_state(*, link: BookingLink, appointment: Appointment | None, now: datetime | None = None) -> str:
     """The link's status as staff read it: "Active, expires in 3 days", "Booked for ...", "Expired".
 
@@ -242,17 +290,14 @@ _TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
 
 def booking_link_find(token: str) -> BookingLink | None:
-    """The link for a token, or None for anything unknown, malformed or oversized. Never raises."""
+    """The link for a token, or None for anything unknown, malformed or oversized. Never raises.
+
+    With what the patient's pages show of it joined (booking/link_lookup.py: one prepared
+    statement; a lazy load of anything else raises in the tests).
+    """
     if not isinstance(token, str) or not _TOKEN_SHAPE.match(token):
         return None
-    # FETCH_RAISE: the patient's pages use only what is joined here; a lazy load raises in
-    # the tests instead of adding a query to every page in production.
-    return (
-        BookingLink.objects.select_related("organisation", "patient", "appointment_type", "location", "practitioner")
-        .fetch_mode(models.FETCH_RAISE)
-        .filter(token_digest=hash_token(token))
-        .first()
-    )
+    return booking_link_by_digest(hash_token(token))
 
 
 # Audit events for opens, at most, per link: the count and the last open keep counting after.

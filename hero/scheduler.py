@@ -1,10 +1,11 @@
 """The periodic jobs, and the one process that runs them (`manage.py scheduler`, APScheduler).
 
-Here in hero because the jobs belong to both apps: reminders and the delivery sweep to
-messaging, slot generation to booking, pruning old task results to django-tasks-db. Each job is
-also a command that runs it once by hand (send_reminders, requeue_messages, generate_slots,
-prune_db_task_results), and every one of them is safe to run twice or late: reminders and
-confirmations are written once (unique keys), slot generation inserts ON CONFLICT DO NOTHING,
+Here in hero because the jobs belong to both apps: reminders, campaign pacing and the delivery
+sweep to messaging, slot generation to booking, pruning old task results to django-tasks-db.
+Each job is also a command that runs it once by hand (send_reminders, pace_campaigns,
+requeue_messages, generate_slots, prune_db_task_results), and every one of them is safe to run
+twice or late: reminders and confirmations are written once (unique keys), a campaign's row is
+invited once (claimed FOR UPDATE SKIP LOCKED), slot generation inserts ON CONFLICT DO NOTHING,
 a second claim of a message fails.
 
 Two schedulers at once are safe too, for a deployment that runs one on each of two machines:
@@ -38,6 +39,7 @@ from django_tasks_db.backend import DatabaseBackend
 from booking.formats import LONDON, today_in_london
 from booking.models import AppointmentType, Rota
 from booking.slots import slots_generate_from_rotas
+from messaging.campaigns.pacing import campaigns_pace
 from messaging.tasks import messages_requeue, reminders_send
 
 logger = logging.getLogger(__name__)
@@ -92,8 +94,13 @@ def _reminders() -> int:
     return reminders_send().queued
 
 
+def _campaigns() -> int:
+    return campaigns_pace().invited
+
+
 JOBS: list[Job] = [
     Job("send_reminders", _reminders, lambda: IntervalTrigger(minutes=1, timezone=LONDON), "{} reminders queued"),
+    Job("pace_campaigns", _campaigns, lambda: IntervalTrigger(minutes=1, timezone=LONDON), "{} invitations made"),
     Job("requeue_messages", messages_requeue, lambda: IntervalTrigger(minutes=1, timezone=LONDON), "{} queued again"),
     # Early morning London time, clear of the clock changes' missing and doubled hour (1-2am).
     Job("generate_slots", slots_generate_ahead, lambda: CronTrigger(hour=3, minute=30, timezone=LONDON), "{} slots"),

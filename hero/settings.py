@@ -148,6 +148,9 @@ else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"].setdefault("OPTIONS", {})
+# The link lookup every patient page starts with is a prepared statement (booking/link_lookup.py);
+# off behind a pooler in transaction mode, which can't keep a connection's prepared statements.
+DATABASE_PREPARED_LINK_LOOKUP = env.bool("DATABASE_PREPARED_LINK_LOOKUP", default=True)
 # A booking waits at most this long for a row lock before the patient is asked to try again.
 DATABASES["default"]["OPTIONS"].setdefault(
     "options", f"-c lock_timeout={env.int('DATABASE_LOCK_TIMEOUT_MS', default=5000)}"

@@ -13,7 +13,7 @@ from django.utils import timezone
 from booking.audit import audit_record
 from booking.exceptions import LinkNotAllowed
 from booking.links import LinkExpiry, booking_link_issue
-from booking.models import AppointmentType, AuditEvent, Location, Patient, Practitioner
+from booking.models import AppointmentType, AuditEvent, Location, Organisation, Patient, Practitioner
 from messaging.channels import channel_options
 from messaging.exceptions import MessageNotSent
 from messaging.models import Channel, Message
@@ -40,13 +40,38 @@ class LinkSettings:
     expiry: LinkExpiry
 
 
-def message_check(*, patient: Patient, channel: str, body: str, link: LinkSettings | None) -> str:
-    """Raise MessageNotSent for anything that stops this message going; return the normalised body."""
+def message_body_normalise(body: str, *, channel: str) -> str:
+    """The body as it is checked and stored for `channel`: line ends, SMS characters, tokens' spellings."""
     body = (body or "").replace("\r\n", "\n")
     if channel == Channel.SMS:
         # Before the token checks: normalising can join a token split by an invisible character.
         body = sms_normalise(body)
-    body = tokens_normalise(body).strip()
+    return tokens_normalise(body).strip()
+
+
+def message_body_stored(*, body: str, patient: Patient, has_link: bool) -> str:
+    """The normalised `body` as the message row keeps it: tokens filled in, LINK_PLACEHOLDER for the link.
+
+    The link itself is kept only encrypted on the BookingLink, and put back when the text goes
+    to the provider (messaging/texts.py): a working link is never at rest in clear.
+    Reads `patient.organisation`.
+    """
+    return tokens_render(
+        body,
+        patient_first_name=patient.first_name,
+        practice_name=patient.organisation.name,
+        link_url=LINK_PLACEHOLDER if has_link else None,
+    )
+
+
+def message_subject(*, channel: str, practice: Organisation) -> str:
+    """An email's subject ("A message from ..."); a text has none."""
+    return EMAIL_SUBJECT.format(practice=practice.name) if channel == Channel.EMAIL else ""
+
+
+def message_check(*, patient: Patient, channel: str, body: str, link: LinkSettings | None) -> str:
+    """Raise MessageNotSent for anything that stops this message going; return the normalised body."""
+    body = message_body_normalise(body, channel=channel)
     if not body:
         raise MessageNotSent("Enter a message.", field="body")
     unknown = tokens_unknown(body)
@@ -134,22 +159,14 @@ def message_send(
                     )
                 except LinkNotAllowed as error:
                     raise MessageNotSent(error.message, field=error.field) from error
-            # Stored with the placeholder where the link goes: the link itself is kept only
-            # encrypted on the BookingLink, and put back when the text goes to the provider
-            # (messaging/texts.py). A working link is never at rest in clear.
-            rendered = tokens_render(
-                body,
-                patient_first_name=patient.first_name,
-                practice_name=patient.organisation.name,
-                link_url=LINK_PLACEHOLDER if booking_link is not None else None,
-            )
+            rendered = message_body_stored(body=body, patient=patient, has_link=booking_link is not None)
             options = {option.channel: option for option in channel_options(patient)}
             message = Message.objects.create(
                 organisation=patient.organisation,
                 patient=patient,
                 channel=channel,
                 to_address=options[Channel(channel)].address,
-                subject=EMAIL_SUBJECT.format(practice=patient.organisation.name) if channel == Channel.EMAIL else "",
+                subject=message_subject(channel=channel, practice=patient.organisation),
                 template_body=body,
                 body=rendered,
                 booking_link=booking_link,

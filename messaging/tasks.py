@@ -5,8 +5,9 @@ development and tests. Everything that queues work comes through here: sending
 (messaging/sending.py), confirmations of bookings and changes and cancellation notices
 (messaging/receivers.py), retries (passed to messaging/delivery.py as its `enqueue`), the
 requeue sweep (`messages_requeue`, the requeue_messages command, which also wipes expired
-links' encrypted tokens) and the reminder sweep (`reminders_send`, the send_reminders command;
-a batch's deliveries are queued with one INSERT, `deliveries_enqueue`). Delivery and
+links' encrypted tokens), the reminder sweep (`reminders_send`, the send_reminders command;
+a batch's deliveries are queued with one INSERT, `deliveries_enqueue`) and a campaign's
+invitations (messaging/campaigns/invitations.py, `deliveries_enqueue` at CAMPAIGN_PRIORITY). Delivery and
 confirmations import nothing from this module, so the imports run one way: tasks →
 confirmations and reminders → delivery → transports.
 

@@ -27,12 +27,14 @@ from booking.models import (
 )
 from booking.signals import appointment_changed
 from booking.slots import london_datetime
-from messaging.models import Message
+from messaging.models import Campaign, Message
 from messaging.texts import message_text
 from tests.factories import (
     AppointmentFactory,
     AppointmentTypeFactory,
     BookingLinkFactory,
+    CampaignEntryFactory,
+    CampaignFactory,
     LocationFactory,
     MessageFactory,
     OrganisationFactory,
@@ -400,3 +402,48 @@ def make_booked_appointment(
         status=Slot.Status.BOOKED,
     )
     return AppointmentFactory(slot=slot, patient=patient, booking_link=link, booked_at=booked_at)
+
+
+def make_free_times(practice: Practice, *, count: int, start: datetime) -> list[Slot]:
+    """`count` free 10-minute times of the practice's type and location from `start`, back to back."""
+    return Slot.objects.bulk_create(
+        Slot(
+            practitioner=practice.practitioner,
+            location=practice.location,
+            appointment_type=practice.appointment_type,
+            start=start + timedelta(minutes=10 * i),
+            end=start + timedelta(minutes=10 * (i + 1)),
+        )
+        for i in range(count)
+    )
+
+
+def make_paced_campaign(
+    practice: Practice,
+    *,
+    now: datetime,
+    patients: int = 5,
+    free_times: int = 10,
+    status: str = Campaign.Status.SENDING,
+    **settings: object,
+) -> Campaign:
+    """A campaign of the practice's, started an hour before `now`, with `patients` found rows
+    (new patients, rows 2 onwards) and `free_times` free times two days after `now` (the
+    scenario's own three are removed, so the count is exactly that). `settings` are the
+    campaign's fields (per_day, per_free_time, starts_at, preferred_channel...)."""
+    Slot.objects.filter(appointment_type=practice.appointment_type).delete()
+    make_free_times(practice, count=free_times, start=now + timedelta(days=2))
+    campaign = CampaignFactory(
+        organisation=practice.organisation,
+        appointment_type=practice.appointment_type,
+        location=practice.location,
+        created_by=practice.user,
+        started_by=practice.user,
+        started_at=now - timedelta(hours=1),
+        status=status,
+        **{"starts_at": now - timedelta(hours=1), **settings},
+    )
+    for row in range(patients):
+        patient = PatientFactory(organisation=practice.organisation, mobile=f"+4474001{row:05d}")
+        CampaignEntryFactory(campaign=campaign, patient=patient, row_number=row + 2)
+    return campaign

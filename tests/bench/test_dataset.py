@@ -10,9 +10,10 @@ from django.db import connection
 from django.test import Client, override_settings
 
 from bench import dataset
+from bench.campaign_pacing import campaign_pacing_bench
 from bench.plan import CLINIC_CLINICIANS, RACE_CLIENTS, RACE_SLOTS, make_plan
 from bench.reminders import reminder_sweep_bench
-from bench.report import REMINDER_QUERIES_PER_BATCH, reminder_budgets
+from bench.report import CAMPAIGN_QUERIES_PER_BATCH, REMINDER_QUERIES_PER_BATCH, reminder_budgets
 from booking.models import (
     Appointment,
     BookingLink,
@@ -26,7 +27,7 @@ from booking.models import (
 from booking.nhs_numbers import is_valid_nhs_number
 from booking.phones import is_uk_mobile
 from booking.references import decode_reference
-from messaging.models import Message
+from messaging.models import Campaign, Message
 
 SCALE = dataset.Scale(0.001)  # 2 organisations, 4 practitioners, 1,000 slots, 200 patients, 100 links
 
@@ -159,3 +160,16 @@ class TestTheDataSet:
         # Rolled back: the data set is as it was built.
         assert Appointment.objects.count() == appointments_before
         assert not Message.objects.filter(reminder__isnull=False).exists()
+
+    @override_settings(TASKS={"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}})
+    def test_a_campaigns_invitations_are_made_in_constant_queries_and_leave_the_data_set(self, built):
+        links_before = BookingLink.objects.count()
+        # The tiny data set's one practice: 100 rows, as many invited as its free times allow.
+        pacing = campaign_pacing_bench(scale=SCALE.factor)
+        assert pacing["rows"] == 100
+        assert pacing["invited"] + pacing["unreachable"] == min(pacing["rows"], 5 * pacing["free_times"])
+        assert pacing["messages"] == pacing["invited"] > 0
+        assert pacing["queries_per_batch"] == CAMPAIGN_QUERIES_PER_BATCH
+        # Rolled back: the data set is as it was built.
+        assert BookingLink.objects.count() == links_before
+        assert not Campaign.objects.exists()

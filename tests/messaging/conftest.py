@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from django.test import override_settings
 
 from booking.models import StaffMembership
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN
+from tests.workers import DATABASE_TASKS
 
 
 @pytest.fixture
@@ -22,3 +24,10 @@ def manager_client(staff_client, practice):
     """The practice's member of staff, signed in, made a manager."""
     StaffMembership.objects.filter(user=practice.user).update(role=StaffMembership.Role.MANAGER)
     return staff_client
+
+
+@pytest.fixture
+def database_task_rows():
+    """The database task backend: queuing writes task rows (as in production) and runs nothing."""
+    with override_settings(TASKS=DATABASE_TASKS):
+        yield
