@@ -21,7 +21,7 @@ from django.utils import timezone
 from booking.audit import audit_record
 from booking.models import AuditEvent, BookingLink
 from booking.users import AnyUser
-from messaging.models import Campaign
+from messaging.models import Campaign, CampaignEntry
 
 Status = Campaign.Status
 
@@ -112,9 +112,13 @@ def campaign_links_revoke(*, campaign: Campaign, user: AnyUser) -> LinksRevoked:
         stopped = Campaign.objects.filter(pk=campaign.pk, status__in=STOPPABLE).update(
             status=Status.STOPPED, status_changed_at=now, stopped_at=now
         )
-        revoked = BookingLink.objects.filter(
-            campaign_entry__campaign_id=campaign.pk, status__in=REVOCABLE_LINKS
-        ).update(status=BookingLink.Status.REVOKED, revoked_at=now, token_encrypted="")
+        # The status condition must be on the UPDATE's own row, not inside a subquery: a link a
+        # patient booked while this waited for its row is re-checked against its new version only
+        # by the outer WHERE (READ COMMITTED's recheck reads a subquery with the old snapshot).
+        campaign_links = CampaignEntry.objects.filter(campaign_id=campaign.pk, link__isnull=False).values("link_id")
+        revoked = BookingLink.objects.filter(status__in=REVOCABLE_LINKS, pk__in=campaign_links).update(
+            status=BookingLink.Status.REVOKED, revoked_at=now, token_encrypted=""
+        )
         result = LinksRevoked(links=revoked, stopped=bool(stopped))
         if result.changed:
             Campaign.objects.filter(pk=campaign.pk).update(links_revoked_at=now)

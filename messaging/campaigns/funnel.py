@@ -260,7 +260,9 @@ def campaign_outcome_rows(*, campaign: Campaign, now: datetime) -> Iterator[tupl
 def _outcome(entry: CampaignEntry, *, now: datetime, stopped: bool) -> str:
     """The furthest stage one row reached, as `campaign_outcome_rows` words it."""
     if entry.problem:
-        return f"Not invited ({entry.get_problem_display().lower()})"
+        label = str(entry.get_problem_display())
+        # "Invalid NHS number" reads "Not invited (invalid NHS number)": only its first letter lowered.
+        return f"Not invited ({label[:1].lower()}{label[1:]})"
     link, message = entry.link, entry.message
     if link is None:
         return "Not invited (campaign stopped)" if stopped else "Not invited yet"

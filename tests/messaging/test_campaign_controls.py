@@ -6,12 +6,14 @@ import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from booking.appointments import appointment_book
 from booking.audit import audit_record
-from booking.models import AuditEvent, BookingLink
+from booking.exceptions import LinkNotBookable
+from booking.models import Appointment, AuditEvent, BookingLink, Slot
 from messaging.campaigns.controls import (
     campaign_links_revoke,
     campaign_pause,
@@ -19,7 +21,7 @@ from messaging.campaigns.controls import (
     campaign_stop,
 )
 from messaging.models import Campaign
-from tests.concurrency import race
+from tests.concurrency import lock_waiters, race, wait_until
 from tests.factories import AppointmentFactory, BookingLinkFactory, CampaignEntryFactory, CampaignFactory, SlotFactory
 
 pytestmark = pytest.mark.django_db
@@ -242,3 +244,100 @@ def test_stop_and_pause_at_once_end_stopped_whatever_the_order(practice):
     assert campaign.status == Campaign.Status.STOPPED
     assert results.count(True) in (1, 2)  # the stop, and a pause only if it came first
     assert _campaign_events(campaign).count("stopped") == 1
+
+
+def _bookable(practice):
+    """A sending campaign with one invited row and a free time its link can book."""
+    campaign = _campaign(practice)
+    link = _invited(campaign)
+    slot = Slot.objects.filter(appointment_type=practice.appointment_type, status="free").order_by("start").first()
+    return campaign, link, slot
+
+
+def _one_story(link) -> str:
+    """How the link ended: booked with its appointment, or revoked with none. Anything else fails."""
+    link.refresh_from_db()
+    booked = Appointment.objects.filter(booking_link=link, status="booked").count()
+    if link.status == BookingLink.Status.BOOKED:
+        assert booked == 1
+        return "booked"
+    assert (link.status, booked, link.token_encrypted) == (BookingLink.Status.REVOKED, 0, "")
+    return "revoked"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_revoking_all_while_a_patient_books_ends_booked_or_revoked_never_both(practice):
+    stories = set()
+    for _ in range(3):  # the practice's three free times, one a round
+        campaign, link, slot = _bookable(practice)
+
+        def act(i: int, campaign=campaign, link=link, slot=slot) -> object:
+            if i == 0:
+                return appointment_book(link_id=link.pk, slot_id=slot.pk)
+            return campaign_links_revoke(
+                campaign=Campaign.objects.select_related("organisation").get(pk=campaign.pk), user=practice.user
+            )
+
+        results = race(act, 2)
+
+        story = _one_story(link)
+        stories.add(story)
+        if story == "revoked":
+            assert isinstance(results[0], LinkNotBookable), results
+        Slot.objects.filter(pk=slot.pk).update(status="blocked")  # the next round books another time
+    assert stories <= {"booked", "revoked"}
+
+
+def _revoke_while_booking(practice, revoke) -> BookingLink:
+    """Run `revoke(campaign)` while a booking holds the campaign's one link's row, then let the
+    booking commit (the link booked) and the revoke go on; the link as it ended."""
+    campaign, link, _ = _bookable(practice)
+    locked, commit = threading.Event(), threading.Event()
+
+    def booking() -> None:
+        # What appointment_book does to the link, slowed down: lock its row, then mark it booked.
+        try:
+            with transaction.atomic():
+                BookingLink.objects.select_for_update().filter(pk=link.pk).values("pk").get()
+                locked.set()
+                commit.wait(timeout=30)
+                BookingLink.objects.filter(pk=link.pk).update(status=BookingLink.Status.BOOKED)
+        finally:
+            connections.close_all()
+
+    booker = threading.Thread(target=booking)
+    booker.start()
+    assert locked.wait(timeout=10)
+    revoking = threading.Thread(target=lambda: race(lambda i: revoke(campaign), 1))
+    revoking.start()
+    assert wait_until(lambda: lock_waiters() >= 1), "the revoke should wait for the link's row"
+    commit.set()
+    booker.join(timeout=30)
+    revoking.join(timeout=30)
+    link.refresh_from_db()
+    return link
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_revoke_waiting_for_a_booking_of_the_link_then_spares_the_booked_link(practice):
+    link = _revoke_while_booking(
+        practice, lambda campaign: campaign_links_revoke(campaign=campaign, user=practice.user)
+    )
+
+    assert link.status == BookingLink.Status.BOOKED
+    assert link.token_encrypted != ""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_control_a_status_checked_inside_a_subquery_revokes_the_booked_link(practice):
+    # The same UPDATE with the status condition where Django puts it for a filter across the
+    # join (inside `id IN (SELECT ...)`): after waiting for the booking, PostgreSQL rechecks only
+    # the outer WHERE against the booked row, and the subquery still sees it active.
+    def revoke_through_the_join(campaign) -> int:
+        return BookingLink.objects.filter(
+            campaign_entry__campaign_id=campaign.pk, status__in=["active", "locked"]
+        ).update(status=BookingLink.Status.REVOKED, token_encrypted="")
+
+    link = _revoke_while_booking(practice, revoke_through_the_join)
+
+    assert link.status == BookingLink.Status.REVOKED

@@ -291,7 +291,7 @@ def test_the_outcomes_csv_has_every_row_with_what_came_of_it(manager_client, pra
     by_row = {int(row[0]): row[1:] for row in rows[1:]}
     assert by_row[2] == [waiting.nhs_number, waiting.patient.full_name, "Not invited yet", ""]
     # A formula in the file comes back as text, never a formula a spreadsheet would run.
-    assert by_row[3] == ["'=HYPERLINK(1)", "", "Not invited (invalid nhs number)", ""]
+    assert by_row[3] == ["'=HYPERLINK(1)", "", "Not invited (invalid NHS number)", ""]
     assert by_row[delivered.row_number][2] == "Delivered"
     assert by_row[declined.row_number][2] == "Declined (Not now: maybe later)"
     assert by_row[by_phone.row_number][2:] == ["Booked by phone", "Booked by phone"]
