@@ -38,6 +38,10 @@ REMINDER_QUERIES_PER_BATCH = 7
 CAMPAIGN_PACING_BUDGET_SECONDS = 60.0
 CAMPAIGN_QUERIES_PER_BATCH = 14
 RACE_SLOTS = 20
+# Checking a campaign's 10,000-row list (issue 15), in the scheduler's job; and its queries a
+# batch (tests/messaging/test_campaign_lists.py counts them at two sizes).
+CAMPAIGN_LIST_BUDGET_SECONDS = 10.0
+CAMPAIGN_LIST_QUERIES_PER_BATCH = 6
 # The campaign page at 10,000 rows, in-process (issue 15, item 7; bench/campaign_funnel.py).
 CAMPAIGN_PAGE_P50_BUDGET_MS = 50.0
 
@@ -87,7 +91,13 @@ def budgets(results: dict) -> list[dict]:
             "passed": not unexpected,
         }
     )
-    return found + reminder_budgets(results) + campaign_pacing_budgets(results) + campaign_page_budgets(results)
+    return (
+        found
+        + reminder_budgets(results)
+        + campaign_list_budgets(results)
+        + campaign_pacing_budgets(results)
+        + campaign_page_budgets(results)
+    )
 
 
 def reminder_budgets(results: dict) -> list[dict]:
@@ -126,6 +136,24 @@ def campaign_pacing_budgets(results: dict) -> list[dict]:
     ]
 
 
+def campaign_list_budgets(results: dict) -> list[dict]:
+    check = results.get("campaign_lists")
+    if not check:
+        return []
+    return [
+        {
+            "budget": f"Campaign list check: {check['rows']:,} rows in < {CAMPAIGN_LIST_BUDGET_SECONDS:g} s, "
+            f"{CAMPAIGN_LIST_QUERIES_PER_BATCH} queries a batch",
+            "measured": f"{check['checked']:,} in {check['seconds']:.2f} s, "
+            f"{check['queries_per_batch']} queries a batch",
+            "passed": check["checked"] == check["rows"]
+            and check["status"] == "checked"
+            and check["seconds"] < CAMPAIGN_LIST_BUDGET_SECONDS
+            and check["queries_per_batch"] == CAMPAIGN_LIST_QUERIES_PER_BATCH,
+        }
+    ]
+
+
 def campaign_pacing_markdown(results: dict) -> list[str]:
     pacing = results.get("campaign_pacing")
     if not pacing:
@@ -139,6 +167,21 @@ def campaign_pacing_markdown(results: dict) -> list[str]:
         f"(link, message, audit event and task row each) and {pacing['unreachable']:,} rows no channel reached, "
         f"in {pacing['batches']} batches of up to {pacing['batch_size']}, "
         f"**{pacing['queries_per_batch']} queries a batch** ({pacing['queries']} in all).",
+    ]
+
+
+def campaign_list_markdown(results: dict) -> list[str]:
+    check = results.get("campaign_lists")
+    if not check:
+        return []
+    outcomes = ", ".join(f"{count:,} {outcome.replace('_', ' ')}" for outcome, count in check["outcomes"].items())
+    return [
+        "",
+        f"**Campaign list check** (`bench/campaign_lists.py`, in-process, no server): a {check['rows']:,}-row CSV "
+        f"({check['file_bytes'] / 1000:.0f} KB) mixing every outcome ({outcomes}); its shape read in the request "
+        f"in {check['shape_seconds']:.2f} s, its rows checked by the scheduler's job in **{check['seconds']:.2f} s** "
+        f"({check['database_seconds']:.2f} s of it in the database), {check['batches']} batches of "
+        f"{check['batch_size']:,}, **{check['queries_per_batch']} queries a batch** ({check['queries']} in all).",
     ]
 
 
@@ -311,6 +354,7 @@ def figures_markdown(results: dict) -> str:
         + ", ".join(f"{count} × `{path}`" for path, count in checks["tasks_enqueued"].items())
         + ".",
         *reminders_markdown(results),
+        *campaign_list_markdown(results),
         *campaign_pacing_markdown(results),
         *campaign_page_markdown(results),
         "",

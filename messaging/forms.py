@@ -1,8 +1,9 @@
 """The message builder's form and its steps.
 
-The form's choices are scoped to what the patient's practice may offer. `ComposeState` is the
-builder between two pages: each button but Send is one of its steps, and the page after a step
-is a new form with that state as its `initial`.
+The form's choices are scoped to what the patient's practice may offer (`link_choices_scope`,
+which a new campaign's form shares: Invite to book's type, location and practitioner).
+`ComposeState` is the builder between two pages: each button but Send is one of its steps, and
+the page after a step is a new form with that state as its `initial`.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 from django import forms
 from django.db.models import Model
@@ -18,6 +19,7 @@ from django.db.models import Model
 from booking.links import DEFAULT_EXPIRY, LinkExpiry
 from booking.models import AppointmentType, Location, Organisation, Patient, Practitioner
 from booking.offers import (
+    OfferedType,
     appointment_types_offered_to,
     locations_offered_to,
     locations_offering,
@@ -28,8 +30,6 @@ from messaging.models import MessageTemplate, ReminderTemplate
 from messaging.reminders import reminder_template_check
 from messaging.sending import LinkSettings
 from messaging.tokens import REMINDER_TOKENS, link_token_add, link_token_remove, tokens_normalise, tokens_unknown
-
-_M = TypeVar("_M", bound=Model)
 
 
 class ChannelSelect(forms.RadioSelect):
@@ -125,6 +125,50 @@ COMPOSE_STEPS: dict[str, Callable[[ComposeState], ComposeState]] = {
 }
 
 
+def link_choices_scope(
+    *, form: forms.Form, organisation: Organisation
+) -> tuple[list[OfferedType], AppointmentType | None]:
+    """Narrow `form`'s appointment_type / location / practitioner fields to what `organisation` may offer.
+
+    Invite to book's rule, for the message builder and a new campaign alike: the types offered
+    to the organisation (its own, then shared ones); the locations offering the chosen type (or,
+    with no type chosen yet, every location it offers anything at: sending checks the pair);
+    the practitioners offering the chosen type there. Returns the offered types and the chosen
+    type (what the dialog's hints read: a video appointment still has a location).
+    """
+    appointment_type = cast("forms.ModelChoiceField[AppointmentType]", form.fields["appointment_type"])
+    location = cast("forms.ModelChoiceField[Location]", form.fields["location"])
+    practitioner = cast("forms.ModelChoiceField[Practitioner]", form.fields["practitioner"])
+    offered_types = appointment_types_offered_to(organisation=organisation)
+    appointment_type.queryset = AppointmentType.objects.filter(
+        pk__in=[offered.appointment_type.pk for offered in offered_types]
+    )
+    appointment_type.choices = [("", "Choose an appointment type")] + [
+        (offered.appointment_type.pk, offered.label) for offered in offered_types
+    ]
+    chosen_type = _chosen(form, AppointmentType, "appointment_type")
+    if chosen_type is not None and chosen_type.pk in {o.appointment_type.pk for o in offered_types}:
+        location.queryset = locations_offering(organisation=organisation, appointment_type=chosen_type)
+        chosen_location = _chosen(form, Location, "location")
+        if chosen_location is not None:
+            practitioner.queryset = practitioners_offering(appointment_type=chosen_type, location=chosen_location)
+    else:
+        # No type yet (or no JavaScript to narrow the list as one is chosen): every location
+        # the practice can offer anything at; sending checks the pair.
+        location.queryset = locations_offered_to(organisation=organisation)
+    return offered_types, chosen_type
+
+
+def _chosen[M: Model](form: forms.Form, model: type[M], field: str) -> M | None:
+    raw = (form.data.get(form.add_prefix(field)) if form.is_bound else form.initial.get(field)) or ""
+    if isinstance(raw, model):
+        return raw
+    try:
+        return model._default_manager.filter(pk=int(raw)).first()
+    except (TypeError, ValueError):
+        return None
+
+
 class ComposeForm(forms.Form):
     """What staff fill in. `action` says which button was pressed; only "send" sends."""
 
@@ -181,9 +225,6 @@ class ComposeForm(forms.Form):
         options = channel_options(patient)
         channel = cast(forms.ChoiceField, self.fields["channel"])
         template = cast("forms.ModelChoiceField[MessageTemplate]", self.fields["template"])
-        appointment_type = cast("forms.ModelChoiceField[AppointmentType]", self.fields["appointment_type"])
-        location = cast("forms.ModelChoiceField[Location]", self.fields["location"])
-        practitioner = cast("forms.ModelChoiceField[Practitioner]", self.fields["practitioner"])
         # The widget first: assigning a field's choices passes them on to its current widget.
         channel.widget = ChannelSelect(reasons={option.channel.value: option.reason_unavailable for option in options})
         channel.choices = [(option.channel.value, option.channel.label) for option in options]
@@ -192,34 +233,7 @@ class ComposeForm(forms.Form):
         # Read once: the picker, its "is there any" test and the bodies for the script all use it.
         self.templates = list(template.queryset)
         template.choices = [("", "Choose a template")] + [(t.pk, t.name) for t in self.templates]
-        self.offered_types = appointment_types_offered_to(organisation=organisation)
-        appointment_type.queryset = AppointmentType.objects.filter(
-            pk__in=[offered.appointment_type.pk for offered in self.offered_types]
-        )
-        appointment_type.choices = [("", "Choose an appointment type")] + [
-            (offered.appointment_type.pk, offered.label) for offered in self.offered_types
-        ]
-        chosen_type = self._chosen(AppointmentType, "appointment_type")
-        if chosen_type is not None and chosen_type.pk in {o.appointment_type.pk for o in self.offered_types}:
-            location.queryset = locations_offering(organisation=organisation, appointment_type=chosen_type)
-            chosen_location = self._chosen(Location, "location")
-            if chosen_location is not None:
-                practitioner.queryset = practitioners_offering(appointment_type=chosen_type, location=chosen_location)
-        else:
-            # No type yet (or no JavaScript to narrow the list as one is chosen): every location
-            # the practice can offer anything at; sending checks the pair.
-            location.queryset = locations_offered_to(organisation=organisation)
-        # What the dialog's hints read (a video appointment still has a location).
-        self.chosen_type: AppointmentType | None = chosen_type
-
-    def _chosen(self, model: type[_M], field: str) -> _M | None:
-        raw = (self.data.get(self.add_prefix(field)) if self.is_bound else self.initial.get(field)) or ""
-        if isinstance(raw, model):
-            return raw
-        try:
-            return model._default_manager.filter(pk=int(raw)).first()
-        except (TypeError, ValueError):
-            return None
+        self.offered_types, self.chosen_type = link_choices_scope(form=self, organisation=organisation)
 
     @property
     def chosen_action(self) -> str:

@@ -71,6 +71,23 @@ def message_subject(*, channel: str, practice: Organisation) -> str:
 
 def message_check(*, patient: Patient, channel: str, body: str, link: LinkSettings | None) -> str:
     """Raise MessageNotSent for anything that stops this message going; return the normalised body."""
+    body = message_text_check(body=body, channel=channel, with_link=link is not None)
+    options = {option.channel: option for option in channel_options(patient)}
+    if channel not in options:
+        raise MessageNotSent("Choose SMS or Email.", field="channel")
+    if not options[Channel(channel)].available:
+        raise MessageNotSent(
+            f"Can't send by {Channel(channel).label}: {options[Channel(channel)].reason_unavailable}.", field="channel"
+        )
+    if channel == Channel.SMS:
+        message_length_check(body=body, patient_first_name=patient.first_name, practice_name=patient.organisation.name)
+    return body
+
+
+def message_text_check(*, body: str, channel: str, with_link: bool) -> str:
+    """Raise MessageNotSent unless `body`'s tokens are right (known ones, the link exactly once
+    when `with_link`, never otherwise); return it normalised. For a message (above) and a
+    campaign's invitation (messaging/campaigns/creation.py) alike."""
     body = message_body_normalise(body, channel=channel)
     if not body:
         raise MessageNotSent("Enter a message.", field="body")
@@ -85,12 +102,12 @@ def message_check(*, patient: Patient, channel: str, body: str, link: LinkSettin
         # The stored text holds this where the link goes: typed by hand, it would be taken for the link.
         raise MessageNotSent(f"Remove “{LINK_PLACEHOLDER}”: use {{{{Appointment Link}}}} for the link.", field="body")
     links = link_token_count(body)
-    if link is None and links:
+    if not with_link and links:
         raise MessageNotSent(
             "The message has {{Appointment Link}} but no link is set up. Use Invite to book, or remove the token.",
             field="body",
         )
-    if link is not None and links == 0:
+    if with_link and links == 0:
         raise MessageNotSent(
             "A link is set up but the message doesn't include it. Add {{Appointment Link}} to the message, "
             "or remove the link.",
@@ -98,26 +115,22 @@ def message_check(*, patient: Patient, channel: str, body: str, link: LinkSettin
         )
     if links > 1:
         raise MessageNotSent("A message can carry one link: remove the extra {{Appointment Link}}.", field="body")
-    options = {option.channel: option for option in channel_options(patient)}
-    if channel not in options:
-        raise MessageNotSent("Choose SMS or Email.", field="channel")
-    if not options[Channel(channel)].available:
-        raise MessageNotSent(
-            f"Can't send by {Channel(channel).label}: {options[Channel(channel)].reason_unavailable}.", field="channel"
-        )
-    if channel == Channel.SMS:
-        length = sms_length_of_body(
-            body,
-            link_length=link_url_length(public_base_url=settings.PUBLIC_BASE_URL),
-            patient_first_name=patient.first_name,
-            practice_name=patient.organisation.name,
-        )
-        if length.segments > MAX_SMS_SEGMENTS:
-            raise MessageNotSent(
-                f"That text would be {length.segments} SMS messages; the most is {MAX_SMS_SEGMENTS}. Shorten it.",
-                field="body",
-            )
     return body
+
+
+def message_length_check(*, body: str, patient_first_name: str, practice_name: str) -> None:
+    """Raise MessageNotSent if `body`, as a text with these names, would take more than MAX_SMS_SEGMENTS."""
+    length = sms_length_of_body(
+        body,
+        link_length=link_url_length(public_base_url=settings.PUBLIC_BASE_URL),
+        patient_first_name=patient_first_name,
+        practice_name=practice_name,
+    )
+    if length.segments > MAX_SMS_SEGMENTS:
+        raise MessageNotSent(
+            f"That text would be {length.segments} SMS messages; the most is {MAX_SMS_SEGMENTS}. Shorten it.",
+            field="body",
+        )
 
 
 def message_send(

@@ -447,3 +447,63 @@ def make_paced_campaign(
         patient = PatientFactory(organisation=practice.organisation, mobile=f"+4474001{row:05d}")
         CampaignEntryFactory(campaign=campaign, patient=patient, row_number=row + 2)
     return campaign
+
+
+@dataclass
+class CampaignList:
+    """A list of NHS numbers with a row for every outcome of a campaign's check, by outcome."""
+
+    numbers: dict[str, str]  # CampaignEntry.Problem value ("" for found) -> the NHS number in that row
+    elsewhere: Patient  # registered at an organisation the manager isn't a member of: "not found"
+    rows: list[str] = field(default_factory=list)  # the NHS numbers in the list's order
+
+    def csv(self, *, header: str = "NHS Number", delimiter: str = ",", line_end: str = "\r\n") -> bytes:
+        lines = [f"Surname{delimiter}{header}{delimiter}Date of birth"]
+        lines += [f"Example{delimiter}{number}{delimiter}17-May-1980" for number in self.rows]
+        return (line_end.join(lines) + line_end).encode()
+
+
+def make_campaign_list(practice: Practice) -> CampaignList:
+    """The practice's patients in each state a campaign's check tells apart, and one elsewhere.
+
+    The practice's member of staff is also a member of a branch practice ("not one of our
+    patients" there); a third practice, theirs to nobody here, has a patient too.
+    """
+    branch = OrganisationFactory(name=f"{practice.organisation.name} Branch")
+    StaffMembershipFactory(user=practice.user, organisation=branch)
+    branch_patient = PatientFactory(organisation=branch)
+    elsewhere = PatientFactory(organisation=OrganisationFactory(name="Faraway Practice"))
+
+    def ours(**fields: object) -> Patient:
+        return PatientFactory(organisation=practice.organisation, **fields)
+
+    no_contact = ours(mobile="", email="")
+    opted_out = ours(sms_opted_out=True, email="")
+    booked = ours()
+    AppointmentFactory(
+        patient=booked,
+        slot=SlotFactory(
+            practitioner=practice.practitioner,
+            location=practice.location,
+            appointment_type=practice.appointment_type,
+            start=timezone.now() + timedelta(days=5),
+            status=Slot.Status.BOOKED,
+        ),
+    )
+    holding = ours()
+    BookingLinkFactory(patient=holding, appointment_type=practice.appointment_type, location=practice.location)
+    found = practice.patient.nhs_number or ""
+    invalid = found[:9] + str((int(found[9]) + 1) % 10)
+    numbers = {
+        "": found,
+        "invalid": invalid,
+        "duplicate": found,
+        "not_found": "9434765919",
+        "not_ours": branch_patient.nhs_number or "",
+        "no_contact": no_contact.nhs_number or "",
+        "opted_out": opted_out.nhs_number or "",
+        "has_appointment": booked.nhs_number or "",
+        "has_link": holding.nhs_number or "",
+    }
+    rows = [numbers[problem] for problem in numbers] + [elsewhere.nhs_number or ""]
+    return CampaignList(numbers=numbers, elsewhere=elsewhere, rows=rows)

@@ -10,7 +10,9 @@ deliveries_enqueue, at CAMPAIGN_PRIORITY so a message sent by hand is never queu
 campaign's). Each goes by the campaign's preferred channel when that reaches the patient now,
 else the other (messaging/channels.py, channel_reaching); a patient neither reaches any more
 (their number removed, STOP replied since the check) gets the row problem "no_contact" and no
-message. The pacing (pacing.py) decides which rows and when.
+message; one who has booked this type, or been sent a link for it, since the list was checked
+gets that row problem instead ("has_appointment", "has_link"). The pacing (pacing.py) decides
+which rows and when.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from messaging.tasks import CAMPAIGN_PRIORITY, deliveries_enqueue
 class InvitationBatch:
     invited: int = 0  # links and messages made
     unreachable: int = 0  # rows given the problem "no_contact", with no message
+    held: int = 0  # rows whose patient booked this type, or was sent a link for it, since the check
 
 
 def campaign_invitations_make(*, campaign: Campaign, entries: list[CampaignEntry], now: datetime) -> InvitationBatch:
@@ -49,7 +52,15 @@ def campaign_invitations_make(*, campaign: Campaign, entries: list[CampaignEntry
     preferred = Channel(campaign.preferred_channel)
     reaching: list[tuple[CampaignEntry, Patient, ChannelOption]] = []
     unreachable: list[CampaignEntry] = []
+    held: list[tuple[CampaignEntry, str]] = []
     for entry in entries:
+        # Booked, or sent a link by hand, since the check (pacing.py annotates the claimed rows).
+        if getattr(entry, "has_appointment", False):
+            held.append((entry, CampaignEntry.Problem.HAS_APPOINTMENT))
+            continue
+        if getattr(entry, "has_link", False):
+            held.append((entry, CampaignEntry.Problem.HAS_LINK))
+            continue
         # A found row always has its patient (the constraint campaign_entry_found_has_patient).
         patient = entry.patient
         option = channel_reaching(patient, preferred=preferred) if patient is not None else None
@@ -107,22 +118,23 @@ def campaign_invitations_make(*, campaign: Campaign, entries: list[CampaignEntry
             (entry.pk, link.pk, message.pk)
             for (entry, _, _), link, message in zip(reaching, links, messages, strict=True)
         ],
-        unreachable=[entry.pk for entry in unreachable],
+        not_invited=[(entry.pk, CampaignEntry.Problem.NO_CONTACT.value) for entry in unreachable]
+        + [(entry.pk, str(problem)) for entry, problem in held],
         now=now,
     )
     if messages:
         deliveries_enqueue(messages=messages, priority=CAMPAIGN_PRIORITY)
-    return InvitationBatch(invited=len(messages), unreachable=len(unreachable))
+    return InvitationBatch(invited=len(messages), unreachable=len(unreachable), held=len(held))
 
 
-def _entries_record(*, invited: list[tuple[int, int, int]], unreachable: list[int], now: datetime) -> None:
-    """One UPDATE for the batch's rows: (row, link, message) invited at `now`, and the unreachable ones' problem.
+def _entries_record(*, invited: list[tuple[int, int, int]], not_invited: list[tuple[int, str]], now: datetime) -> None:
+    """One UPDATE for the batch's rows: (row, link, message) invited at `now`, and (row, problem) for the rest.
 
     Not bulk_update: Django writes a CASE per row for each field, and building that SQL for
     500 rows took half a batch's time (bench/campaign_pacing.py); unnest joins the values in.
     """
     rows = [(entry_id, link_id, message_id, "") for entry_id, link_id, message_id in invited] + [
-        (entry_id, None, None, CampaignEntry.Problem.NO_CONTACT.value) for entry_id in unreachable
+        (entry_id, None, None, problem) for entry_id, problem in not_invited
     ]
     with connection.cursor() as cursor:
         cursor.execute(

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count, OuterRef, Q
 from django.utils import timezone
 
 from booking.audit import audit_record
@@ -49,6 +49,7 @@ from booking.formats import london_time
 from booking.models import AuditEvent, BookingLink
 from booking.slots import london_midnight
 from messaging.campaigns.capacity import campaign_free_times
+from messaging.campaigns.checks import patient_holds_type
 from messaging.campaigns.invitations import campaign_invitations_make
 from messaging.models import Campaign, CampaignEntry
 from messaging.reminders import reminders_in_sending_hours
@@ -162,7 +163,7 @@ def campaign_pace(*, campaign_id: int, now: datetime | None = None, batch_size: 
             limit = min(allowance.now, batch_size)
             if limit == 0:
                 break
-            entries = _rows_claim(campaign=campaign, limit=limit)
+            entries = _rows_claim(campaign=campaign, limit=limit, now=now)
             if entries:
                 batch = campaign_invitations_make(campaign=campaign, entries=entries, now=now)
                 invited += batch.invited
@@ -231,15 +232,21 @@ def _status_move(*, campaign: Campaign, to: str, did: str, now: datetime) -> str
     return to
 
 
-def _rows_claim(*, campaign: Campaign, limit: int) -> list[CampaignEntry]:
+def _rows_claim(*, campaign: Campaign, limit: int, now: datetime) -> list[CampaignEntry]:
     """The next `limit` rows to invite in the list's order, locked; rows another worker holds are skipped.
 
     SKIP LOCKED rather than waiting: a row locked elsewhere is being invited there. A row that
     worker committed meanwhile is read again under its lock (PostgreSQL re-checks the WHERE),
     so it no longer matches "not yet invited" and is never claimed twice.
     """
+    # Asked again now, not only at the check: the patient may have booked, or been sent a link
+    # by hand, since (a row that has gets that problem instead of an invitation).
+    has_appointment, has_link = patient_holds_type(
+        appointment_type_id=campaign.appointment_type_id, now=now, patient=OuterRef("patient_id")
+    )
     return list(
         CampaignEntry.objects.filter(campaign=campaign, problem=CampaignEntry.Problem.NONE, link__isnull=True)
+        .annotate(has_appointment=has_appointment, has_link=has_link)
         .select_related("patient__organisation")
         .select_for_update(skip_locked=True, of=("self",))
         .order_by("row_number")[:limit]

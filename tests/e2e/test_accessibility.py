@@ -320,6 +320,50 @@ def test_the_appointments_pages_pass_axe(axe_page, practice, every_status, width
     assert axe_violations(page) == [], "cancel refused"
 
 
+def test_the_campaign_pages_pass_axe_at_320_px(axe_page, practice):
+    from messaging.campaigns.checks import campaign_lists_check
+    from tests.scenarios import make_campaign_list
+
+    StaffMembership.objects.filter(user=practice.user).update(role="manager")
+    patients = make_campaign_list(practice)
+    page = axe_page
+    page.set_viewport_size({"width": 320, "height": 800})
+    sign_in(page, practice)
+
+    def check(name: str) -> None:
+        assert axe_violations(page) == [], name
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), f"{name}: scrolls sideways"
+
+    page.goto("/campaigns/")
+    check("campaigns, none yet")
+    page.goto("/campaigns/new/")
+    check("new campaign")
+    page.get_by_role("button", name="Check the list").click()
+    expect(page.get_by_text("There is a problem")).to_be_visible()
+    check("new campaign with errors")
+
+    page.get_by_label("Campaign name").fill("Flu 2026")
+    page.get_by_label("Select an appointment type").select_option(label="Flu vaccination")
+    page.get_by_label("Location", exact=True).select_option(label=practice.location.name)
+    page.get_by_label("Patients (CSV file)").set_input_files(
+        files=[{"name": "flu.csv", "mimeType": "text/csv", "buffer": patients.csv()}]
+    )
+    page.get_by_role("button", name="Check the list").click()
+    expect(page.get_by_role("heading", name="Checking the list")).to_be_visible()
+    check("checking")
+
+    campaign_lists_check()
+    page.reload()
+    expect(page.get_by_role("heading", name="The list is checked")).to_be_visible()
+    check("checked")
+    page.get_by_label("Invitations per free time").fill("9")
+    page.get_by_role("button", name="Start sending").click()
+    expect(page.get_by_text("There is a problem")).to_be_visible()
+    check("pace with errors")
+    page.goto("/campaigns/")
+    check("campaigns")
+
+
 @pytest.mark.parametrize("status", ["sending", "waiting", "paused", "stopped", "finished"])
 def test_the_campaign_page_passes_axe_at_320_px_in_each_status(axe_page, practice, status):
     from booking.models import BookingLink

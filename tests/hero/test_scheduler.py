@@ -40,8 +40,16 @@ class Overlap:
 def test_the_jobs_and_when_they_run():
     scheduler = scheduler_build()
     jobs = {job.id: job.trigger for job in scheduler.get_jobs()}
-    assert set(jobs) == {"send_reminders", "pace_campaigns", "requeue_messages", "generate_slots", "prune_task_results"}
+    assert set(jobs) == {
+        "send_reminders",
+        "requeue_messages",
+        "check_campaign_lists",
+        "pace_campaigns",
+        "generate_slots",
+        "prune_task_results",
+    }
     assert jobs["send_reminders"].interval.total_seconds() == 60
+    assert jobs["check_campaign_lists"].interval.total_seconds() == 5
     assert jobs["pace_campaigns"].interval.total_seconds() == 60
     assert jobs["requeue_messages"].interval.total_seconds() == 60
     # Daily at 3:30am London time, GMT or BST.

@@ -13,7 +13,7 @@ from booking.models import AuditEvent, BookingLink, Location, Slot
 from messaging.campaigns.pacing import campaign_pace, campaigns_pace
 from messaging.models import Campaign, CampaignEntry, Message
 from messaging.tokens import LINK_PLACEHOLDER
-from tests.factories import BookingLinkFactory, LocationFactory, SlotFactory
+from tests.factories import AppointmentFactory, BookingLinkFactory, LocationFactory, SlotFactory
 from tests.scenarios import make_free_times, make_paced_campaign
 
 pytestmark = pytest.mark.django_db
@@ -105,6 +105,29 @@ class TestAnInvitation:
         unreachable.refresh_from_db()
         assert (unreachable.problem, unreachable.link, unreachable.invited_at) == ("no_contact", None, None)
         assert not Message.objects.filter(patient=unreachable.patient).exists()
+
+    def test_a_patient_who_booked_or_was_sent_a_link_since_the_check_is_not_invited_again(self, practice):
+        campaign = make_paced_campaign(practice, now=WEDNESDAY_10AM, patients=3)
+        booked, linked, invitable = campaign.entries.order_by("row_number")
+        slot = Slot.objects.filter(appointment_type=practice.appointment_type, status="free").first()
+        Slot.objects.filter(pk=slot.pk).update(status="booked")
+        AppointmentFactory(slot=slot, patient=booked.patient, booking_link=None)
+        BookingLinkFactory(
+            patient=linked.patient,
+            appointment_type=practice.appointment_type,
+            location=practice.location,
+            created_at=WEDNESDAY_10AM - timedelta(days=1),
+            expires_at=WEDNESDAY_10AM + timedelta(days=6),
+        )
+        run = campaigns_pace(now=WEDNESDAY_10AM)
+        assert run.invited == 1
+        rows = {entry.pk: entry for entry in campaign.entries.all()}
+        assert rows[booked.pk].problem == CampaignEntry.Problem.HAS_APPOINTMENT
+        assert rows[linked.pk].problem == CampaignEntry.Problem.HAS_LINK
+        assert rows[booked.pk].link is None
+        assert rows[linked.pk].message is None
+        assert rows[invitable.pk].link is not None
+        assert Message.objects.filter(patient__in=[booked.patient, linked.patient]).count() == 0
 
     def test_the_command_runs_it_once_at_the_moment_given(self, practice, capsys):
         make_paced_campaign(practice, now=WEDNESDAY_10AM, patients=2)
