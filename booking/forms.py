@@ -1,6 +1,6 @@
-"""Booking's forms: the patient's date of birth (NHS.UK date input), choice of a time and reason for
-cancelling; staff's sharing agreements, the Appointments page's filters and a cancellation on the
-patient's behalf."""
+"""Booking's forms: the patient's date of birth (NHS.UK date input), choice of a time, reason for
+cancelling and for declining a campaign's invitation; staff's sharing agreements, the Appointments
+page's filters and a cancellation on the patient's behalf."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from booking.models import (
     AppointmentType,
     CancellationReason,
     CancellationSource,
+    DeclineReason,
     Location,
     Organisation,
     SharingAgreement,
@@ -167,6 +168,34 @@ class PatientCancelForm(forms.Form):
             if self.errors.get(name):
                 return name, str(self.errors[name][0])
         return None
+
+
+# What a patient may write when declining: the column's size (BookingLink.decline_detail).
+DECLINE_DETAIL_LENGTH = 200
+
+
+class DeclineForm(forms.Form):
+    """Why the patient doesn't want a campaign's appointment: optional, a reason and their own words.
+
+    Nothing is required (declining must never be harder than ignoring the text); the words box
+    shows under "Other reason" always (patient pages have no script to reveal it), and words
+    given with another reason, or none, are kept too.
+    """
+
+    reason = forms.ChoiceField(
+        label="Why don't you want this appointment? (optional)",
+        choices=DeclineReason.choices,
+        required=False,
+        widget=forms.RadioSelect,
+        error_messages={"invalid_choice": "Select a reason from the list, or none"},
+    )
+    detail = forms.CharField(
+        label="Tell us the reason (optional)",
+        required=False,
+        strip=True,
+        max_length=DECLINE_DETAIL_LENGTH,
+        error_messages={"max_length": f"Reason must be {DECLINE_DETAIL_LENGTH} characters or fewer"},
+    )
 
 
 class SharingAgreementForm(forms.Form):

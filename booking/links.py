@@ -4,8 +4,9 @@ Status changes are conditional UPDATEs (`... WHERE status IN (...)`), so two sta
 once, or staff acting while the patient books, can't leave a link in a mixed state.
 
 On the patient's side, `booking_link_patient_state` says which page a link gets (a
-`LinkState`), and `booking_link_check_dob` applies both date-of-birth limits, per link and
-per client address.
+`LinkState`), `booking_link_check_dob` applies both date-of-birth limits, per link and
+per client address (and marks the link verified on its first match), and
+`booking_link_decline` lets the patient decline a campaign's invitation.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from booking.models import (
     AppointmentType,
     AuditEvent,
     BookingLink,
+    DeclineReason,
     Location,
     Organisation,
     Patient,
@@ -359,11 +361,13 @@ def booking_link_verify_dob(*, link: BookingLink, date_of_birth: date, ip_addres
 def _dob_verify(*, link: BookingLink, date_of_birth: date, ip_address: str | None) -> tuple[DobCheck, int, bool]:
     # The third value: whether the link's conditional UPDATE counted this wrong date. Only
     # those count towards the client's address; a try the locked link refused doesn't.
-    link.refresh_from_db(fields=["status", "failed_attempts"])
+    link.refresh_from_db(fields=["status", "failed_attempts", "verified_at"])
     if link.status == BookingLink.Status.LOCKED:
         return DobCheck.LOCKED, 0, False
     matches = hmac.compare_digest(date_of_birth.isoformat().encode(), link.patient.date_of_birth.isoformat().encode())
     if matches:
+        if link.verified_at is None:
+            _verified_first_record(link=link)
         return DobCheck.MATCH, MAX_DOB_ATTEMPTS - link.failed_attempts, False
     with transaction.atomic():
         counted = (
@@ -393,6 +397,17 @@ def _dob_verify(*, link: BookingLink, date_of_birth: date, ip_address: str | Non
             )
             return DobCheck.LOCKED, 0, True
     return DobCheck.MISMATCH, MAX_DOB_ATTEMPTS - link.failed_attempts, True
+
+
+def _verified_first_record(*, link: BookingLink) -> None:
+    """Record the link's first date-of-birth match (a campaign's funnel counts "Date of birth confirmed").
+
+    Only when the read above found none, so later matches cost no query; and conditional
+    (`... WHERE verified_at IS NULL`), so two first matches at once keep the earlier time.
+    """
+    now = timezone.now()
+    if BookingLink.objects.filter(pk=link.pk, verified_at__isnull=True).update(verified_at=now):
+        link.verified_at = now
 
 
 def booking_link_check_dob(*, link: BookingLink, date_of_birth: date, ip_address: str | None) -> DobResult:
@@ -474,3 +489,50 @@ def booking_link_offer_withdrawn(*, link: BookingLink) -> LinkState | None:
     if not booking_link_still_shared(link=link):
         return LinkState.AGREEMENT_ENDED
     return None
+
+
+# --- The patient declines a campaign's invitation ----------------------------------------------
+
+
+def booking_link_decline(
+    *, link: BookingLink, reason: str, detail: str, ip_address: str | None, now: datetime | None = None
+) -> bool:
+    """The patient says they don't want this appointment: the link can't book any more. Returns
+    whether it declined it (False when it was already booked, declined, revoked, locked, expired or
+    was never declinable: read the link's state again to know which page to show).
+
+    Only a campaign's invitation (`declinable`) can be declined, and only while it could book:
+    one conditional UPDATE of the link's row (`... WHERE status = 'active' AND declinable AND
+    not expired`) that also wipes its encrypted token, as revoking does: nothing will send it
+    again. That UPDATE waits for the row lock a booking of the same link holds from its check to
+    its commit (booking/appointments.py, `_link_locked`), and PostgreSQL then re-reads the row,
+    so a booking and a decline at once end with exactly one of them done. `reason` is a
+    DeclineReason value or "" (the patient need not say), `detail` their own words (at most 200
+    characters). The audit event records the reason's code only: the words stay on the link.
+    Raises ValueError for a reason that is not a DeclineReason; the database refuses a longer detail.
+    """
+    if reason and reason not in DeclineReason.values:
+        raise ValueError(f"{reason!r} is not a reason to decline.")
+    now = now or timezone.now()
+    with transaction.atomic():
+        declined = (
+            BookingLink.objects.filter(pk=link.pk, status=BookingLink.Status.ACTIVE, declinable=True)
+            .filter(models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now))
+            .update(
+                status=BookingLink.Status.DECLINED,
+                declined_at=now,
+                decline_reason=reason,
+                decline_detail=detail,
+                token_encrypted="",
+            )
+        )
+        if declined:
+            audit_record(
+                action=AuditEvent.Action.DECLINED,
+                patient=link.patient,
+                booking_link=link,
+                ip_address=ip_address,
+                detail={"reason": reason},
+            )
+    link.refresh_from_db(fields=["status", "declined_at", "decline_reason", "decline_detail", "token_encrypted"])
+    return bool(declined)

@@ -19,6 +19,7 @@ urlpatterns = [
     path("b/<str:token>", patient.booking_link, name="link"),
     path("b/<str:token>/times", patient.times, name="times"),
     path("b/<str:token>/confirm", patient.confirm, name="confirm"),
+    path("b/<str:token>/decline", patient.decline, name="decline"),
     path("b/<str:token>/booked", manage.booked, name="booked"),
     path("b/<str:token>/cancel", manage.cancel, name="cancel"),
     path("b/<str:token>/cancelled", manage.cancelled, name="cancelled"),

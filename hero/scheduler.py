@@ -1,13 +1,14 @@
 """The periodic jobs, and the one process that runs them (`manage.py scheduler`, APScheduler).
 
 Here in hero because the jobs belong to both apps: reminders, the delivery sweep and campaigns
-(checking their uploaded lists, pacing their invitations) to messaging, slot generation to
-booking, pruning old task results to django-tasks-db. Each job is also a command that runs it
-once by hand (send_reminders, requeue_messages, check_campaign_lists, pace_campaigns,
-generate_slots, prune_db_task_results), and every one of them is safe to run twice or late:
-reminders and confirmations are written once (unique keys), a list's rows are checked a batch
-at a time under a lock on the campaign, a campaign's row is invited once (claimed FOR UPDATE
-SKIP LOCKED), slot generation inserts ON CONFLICT DO NOTHING, a second claim of a message fails.
+(checking their uploaded lists, pacing their invitations, following them up) to messaging,
+slot generation to booking, pruning old task results to django-tasks-db. Each job is also a
+command that runs it once by hand (send_reminders, requeue_messages, check_campaign_lists,
+pace_campaigns, send_campaign_follow_ups, generate_slots, prune_db_task_results), and every
+one of them is safe to run twice or late: reminders and confirmations are written once (unique
+keys), a list's rows are checked a batch at a time under a lock on the campaign, a campaign's
+row is invited once (claimed FOR UPDATE SKIP LOCKED) and followed up once (a conditional
+UPDATE), slot generation inserts ON CONFLICT DO NOTHING, a second claim of a message fails.
 
 Two schedulers at once are safe too, for a deployment that runs one on each of two machines:
 each run of a job takes a PostgreSQL advisory lock named for the job (`pg_try_advisory_lock`),
@@ -41,6 +42,7 @@ from booking.formats import LONDON, today_in_london
 from booking.models import AppointmentType, Rota
 from booking.slots import slots_generate_from_rotas
 from messaging.campaigns.checks import campaign_lists_check
+from messaging.campaigns.follow_ups import campaign_follow_ups_send
 from messaging.campaigns.pacing import campaigns_pace
 from messaging.tasks import messages_requeue, reminders_send
 
@@ -103,6 +105,12 @@ def _campaigns() -> int:
 JOBS: list[Job] = [
     Job("send_reminders", _reminders, lambda: IntervalTrigger(minutes=1, timezone=LONDON), "{} reminders queued"),
     Job("pace_campaigns", _campaigns, lambda: IntervalTrigger(minutes=1, timezone=LONDON), "{} invitations made"),
+    Job(
+        "send_campaign_follow_ups",
+        campaign_follow_ups_send,
+        lambda: IntervalTrigger(minutes=1, timezone=LONDON),
+        "{} follow-ups queued",
+    ),
     Job("requeue_messages", messages_requeue, lambda: IntervalTrigger(minutes=1, timezone=LONDON), "{} queued again"),
     # Often: a manager waits on the check page (it refreshes itself) for an uploaded list's check.
     Job(

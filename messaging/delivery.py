@@ -38,7 +38,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from booking.formats import time_of_day
-from booking.models import Organisation
+from booking.models import BookingLink, Organisation
 from booking.patients import patients_opt_out
 from messaging.channels import channel_options
 from messaging.models import Channel, Message, MessageStatusEvent, Reminder
@@ -168,6 +168,8 @@ def _why_not_deliverable_now(message: Message) -> str:
         reminder = None
     if reminder is not None and (stale := reminder_stale_reason(reminder=reminder, now=timezone.now())):
         return stale
+    if _answered_invitation(message, reminder=reminder):
+        return "Not sent: the patient has answered the invitation since (booked or declined), or its link was revoked."
     option = next(option for option in channel_options(message.patient) if option.channel == message.channel)
     if not option.available:
         return f"Not sent: {option.reason_unavailable[0].lower()}{option.reason_unavailable[1:]}."
@@ -175,6 +177,22 @@ def _why_not_deliverable_now(message: Message) -> str:
         what = "mobile number" if message.channel == Channel.SMS else "email address"
         return f"Not sent: the patient's {what} changed after the message was written. Send it again."
     return message_not_current(message=message)
+
+
+def _answered_invitation(message: Message, *, reminder: Reminder | None) -> bool:
+    """Whether `message` asks the patient to book through a link that can't book any more.
+
+    A message that carries a link (link_carried) but confirms nothing, notices no cancellation
+    and reminds of nothing is a campaign's follow-up (messaging/campaigns/follow_ups.py): an
+    invitation to book. One queued just before the patient booked, or declined, would otherwise
+    still go, since a booked link keeps its token for its confirmation and reminders. Reads the
+    link the delivery claim joined.
+    """
+    if message.link_carried is None or reminder is not None:
+        return False
+    if message.confirms_id is not None or message.cancellation_of_id is not None:
+        return False
+    return message.link_carried.status != BookingLink.Status.ACTIVE
 
 
 def _record_sent(message: Message, result: SendResult) -> None:

@@ -12,6 +12,7 @@ from datetime import date, datetime, time, timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from booking.formats import LONDON
 from booking.models import (
     Appointment,
     AppointmentType,
@@ -27,7 +28,7 @@ from booking.models import (
 )
 from booking.signals import appointment_changed
 from booking.slots import london_datetime
-from messaging.models import Campaign, Message
+from messaging.models import Campaign, CampaignEntry, Message
 from messaging.texts import message_text
 from tests.factories import (
     AppointmentFactory,
@@ -83,6 +84,65 @@ def make_link(practice: Practice) -> BookingLink:
     """An active link for the practice's patient, to its appointment type at its location."""
     return BookingLinkFactory(
         patient=practice.patient, appointment_type=practice.appointment_type, location=practice.location
+    )
+
+
+def make_invitation_link(practice: Practice) -> BookingLink:
+    """A campaign's invitation for the practice's patient: a link that offers "I don't want this appointment"."""
+    return BookingLinkFactory(
+        patient=practice.patient,
+        appointment_type=practice.appointment_type,
+        location=practice.location,
+        declinable=True,
+    )
+
+
+# When the campaign tests' invitation went: Tuesday 1 December 2026, 10am London time (GMT).
+CAMPAIGN_INVITED = datetime(2026, 12, 1, 10, 0, tzinfo=LONDON)
+
+
+def make_campaign(practice: Practice, **fields: object) -> Campaign:
+    """A campaign of the practice under way (sending) for its flu vaccinations at its surgery."""
+    values: dict[str, object] = {
+        "organisation": practice.organisation,
+        "appointment_type": practice.appointment_type,
+        "location": practice.location,
+        "created_by": practice.user,
+        "started_by": practice.user,
+        "status": Campaign.Status.SENDING,
+        "started_at": timezone.now(),
+        **fields,
+    }
+    return CampaignFactory(**values)
+
+
+def make_invitation(
+    campaign: Campaign, patient: Patient, *, invited_at: datetime, channel: str = "sms", **entry_fields: object
+) -> CampaignEntry:
+    """The campaign's invitation of `patient`, made at `invited_at` as its pacing makes one: a
+    declinable link (14 days), its message (stored with the hidden link) and the invited row."""
+    link = BookingLinkFactory(
+        patient=patient,
+        appointment_type=campaign.appointment_type,
+        location=campaign.location,
+        practitioner=campaign.practitioner,
+        declinable=True,
+        created_at=invited_at,
+        expires_at=invited_at + timedelta(days=14),
+    )
+    message = Message.objects.create(
+        organisation=campaign.organisation,
+        patient=patient,
+        channel=channel,
+        to_address=patient.mobile if channel == "sms" else patient.email,
+        template_body=campaign.body,
+        body=f"{patient.first_name}, {campaign.organisation.name} invites you to book: [link to book: hidden]",
+        booking_link=link,
+        status=Message.Status.DELIVERED,
+        created_at=invited_at,
+    )
+    return CampaignEntryFactory(
+        campaign=campaign, patient=patient, link=link, message=message, invited_at=invited_at, **entry_fields
     )
 
 

@@ -1,4 +1,5 @@
-"""The patient's pages: date of birth, times, confirm, and the calendar file.
+"""The patient's pages: date of birth, times, confirm, declining a campaign's invitation, and the
+calendar file.
 
 The booked page, and changing or cancelling from it, are in booking/views/manage.py.
 
@@ -9,7 +10,8 @@ the rules live in booking/links.py, booking/slots.py and booking/appointments.py
 parse input, call them and render.
 
 Once the date of birth matches, the session remembers that this link (and only this link) was
-verified, with the time it was last used; it lapses after 30 minutes idle. Every response is
+verified, with the time it was last used; it lapses after 30 minutes idle. Declining (a campaign's
+invitation only: `BookingLink.declinable`) needs that too, as booking does. Every response is
 `Cache-Control: no-store`: a shared phone's back button must not show someone's appointment.
 """
 
@@ -30,17 +32,18 @@ from booking.appointments import appointment_book, booking_link_booked_appointme
 from booking.calendar import appointment_calendar
 from booking.exceptions import BookingBusy, LinkNotBookable, SlotNotAllowed, SlotTaken
 from booking.formats import LONDON, day_label, time_of_day, today_in_london
-from booking.forms import DateOfBirthForm, slot_id_from_reference
+from booking.forms import DateOfBirthForm, DeclineForm, slot_id_from_reference
 from booking.http import client_ip
 from booking.links import (
     DobCheck,
     LinkState,
     booking_link_check_dob,
+    booking_link_decline,
     booking_link_find,
     booking_link_patient_state,
     booking_link_record_opened,
 )
-from booking.models import Appointment, BookingLink
+from booking.models import Appointment, BookingLink, DeclineReason
 from booking.references import encode_reference
 from booking.slots import (
     FreeDay,
@@ -72,6 +75,8 @@ STATE_PAGES = {
     LinkState.AGREEMENT_ENDED: ("booking/link_agreement_ended.html", 410),
     LinkState.TYPE_WITHDRAWN: ("booking/link_type_withdrawn.html", 410),
     LinkState.LOCKED: ("booking/link_locked.html", 403),
+    # Gone, like a revoked link: the patient said no (reopening it, or a booking POSTed after).
+    LinkState.DECLINED: ("booking/link_declined.html", 410),
 }
 
 
@@ -583,6 +588,50 @@ def _book(request: HttpRequest, link: BookingLink, *, token: str) -> HttpRespons
         response["Retry-After"] = "5"
         return response
     return redirect(reverse("booking:booked", kwargs={"token": token}))
+
+
+@never_cache
+@require_http_methods(["GET", "HEAD", "POST"])
+def decline(request: HttpRequest, token: str) -> HttpResponse:
+    """GET asks why (optional), with "I don't want this appointment"; POST declines the invitation.
+
+    Only a campaign's invitation offers it: any other link goes back to its times. A POST that
+    finds the link no longer active (booked in another tab, declined twice) shows what it is now.
+    """
+    link = _open_verified(request, token, allow=LinkState.ACTIVE)
+    if isinstance(link, HttpResponse):
+        return link
+    if not link.declinable:
+        return redirect(reverse("booking:times", kwargs={"token": token}))
+    if request.method != "POST":
+        return _render_decline(request, link, token=token, form=DeclineForm())
+    form = DeclineForm(request.POST)
+    if not form.is_valid():
+        return _render_decline(request, link, token=token, form=form, status=400)
+    declined = booking_link_decline(
+        link=link,
+        reason=form.cleaned_data["reason"],
+        detail=form.cleaned_data["detail"],
+        ip_address=client_ip(request),
+    )
+    if not declined:
+        state = booking_link_patient_state(link=link)
+        if state in STATE_PAGES:
+            return _state_page(request, link, state)
+        return redirect(_after_verification_url(token, state))
+    # The answer itself, not a redirect: reopened, the link shows this page again (410, gone).
+    return render(request, "booking/link_declined.html", {"organisation": link.organisation})
+
+
+def _render_decline(
+    request: HttpRequest, link: BookingLink, *, token: str, form: DeclineForm, status: int = 200
+) -> HttpResponse:
+    return render(
+        request,
+        "booking/decline.html",
+        {"organisation": link.organisation, "link": link, "token": token, "form": form, "other": DeclineReason.OTHER},
+        status=status,
+    )
 
 
 @never_cache

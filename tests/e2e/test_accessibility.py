@@ -364,6 +364,87 @@ def test_the_campaign_pages_pass_axe_at_320_px(axe_page, practice):
     check("campaigns")
 
 
+def test_every_page_of_declining_passes_axe_at_320_px(axe_page, practice):
+    """A campaign's invitation: the times with "I don't want this appointment", the decline page,
+    with an error, declined, and the link reopened after."""
+    from tests.scenarios import make_invitation_link
+
+    page = axe_page
+    page.set_viewport_size({"width": 320, "height": 800})
+    found: dict[str, list[str]] = {}
+
+    def check(name: str) -> None:
+        found[name] = axe_violations(page)
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), f"{name}: scrolls sideways"
+
+    link = make_invitation_link(practice)
+    page.goto(link.get_absolute_url())
+    dob = page.get_by_role("group", name="What is your date of birth?")
+    dob.get_by_label("Day", exact=True).fill("17")
+    dob.get_by_label("Month", exact=True).fill("5")
+    dob.get_by_label("Year", exact=True).fill("1980")
+    page.get_by_role("button", name="Continue").click()
+    expect(page.get_by_role("button", name="I don't want this appointment")).to_be_visible()
+    check("times, with the choice to decline")
+    page.get_by_role("button", name="I don't want this appointment").click()
+    expect(page.get_by_role("heading", name="I don't want this appointment")).to_be_visible()
+    check("decline")
+    page.get_by_role("radio", name="Other reason").check()
+    page.get_by_label("Tell us the reason (optional)").evaluate("input => input.removeAttribute('maxlength')")
+    page.get_by_label("Tell us the reason (optional)").fill("x" * 201)
+    page.get_by_role("button", name="I don't want this appointment").click()
+    expect(page.get_by_text("There is a problem")).to_be_visible()
+    check("decline, with an error")
+    page.get_by_label("Tell us the reason (optional)").fill("Moving away")
+    page.get_by_role("button", name="I don't want this appointment").click()
+    expect(page.get_by_role("heading", name="You have declined this appointment")).to_be_visible()
+    check("declined")
+    page.goto(link.get_absolute_url())
+    expect(page.get_by_role("heading", name="You have declined this appointment")).to_be_visible()
+    check("reopened after declining (410)")
+
+    assert {name: problems for name, problems in found.items() if problems} == {}
+
+
+@pytest.mark.parametrize("width", [320, 1100], ids=["320px", "desktop"])
+def test_the_call_list_passes_axe(axe_page, practice, width):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from messaging.models import CampaignEntry
+    from tests.factories import PatientFactory
+    from tests.scenarios import make_campaign, make_invitation
+
+    campaign = make_campaign(practice, follow_up_1_days=None, follow_up_2_days=None, name="Flu 2026")
+    invited = timezone.now() - timedelta(days=3)
+    make_invitation(campaign, practice.patient, invited_at=invited)
+    make_invitation(campaign, PatientFactory(organisation=practice.organisation, first_name="Ada"), invited_at=invited)
+    recorded = make_invitation(
+        campaign, PatientFactory(organisation=practice.organisation, first_name="Bea"), invited_at=invited
+    )
+    CampaignEntry.objects.filter(pk=recorded.pk).update(
+        call_outcome="no_answer", call_outcome_at=timezone.now(), call_outcome_by=practice.user
+    )
+    page = axe_page
+    page.set_viewport_size({"width": width, "height": 900})
+    sign_in(page, practice)
+    page.goto(f"/campaigns/{campaign.reference}/call-list/")
+    expect(page.get_by_role("heading", name="Call list")).to_be_visible()
+    assert axe_violations(page) == [], "call list"
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), "scrolls sideways"
+
+    page.get_by_role("button", name="Record outcome for Oliver Smith").click()
+    expect(page.get_by_text("There is a problem")).to_be_visible()
+    assert axe_violations(page) == [], "call list, recording without an outcome"
+
+    row = page.get_by_role("row", name=re.compile("Oliver Smith"))
+    row.get_by_role("radio", name="Booked by phone").check()
+    row.get_by_role("button", name="Record outcome").click()
+    expect(page.get_by_text("Oliver Smith: booked by phone recorded.")).to_be_visible()
+    assert axe_violations(page) == [], "call list, outcome recorded"
+
+
 @pytest.mark.parametrize("status", ["sending", "waiting", "paused", "stopped", "finished"])
 def test_the_campaign_page_passes_axe_at_320_px_in_each_status(axe_page, practice, status):
     from booking.models import BookingLink

@@ -93,6 +93,7 @@ NOT_STAFF = {
     "booking:cancelled": PATIENT,
     "booking:change": PATIENT,
     "booking:change_confirm": PATIENT,
+    "booking:decline": PATIENT,
     "booking:changed": PATIENT,
     "booking:calendar": PATIENT,
     "booking:not_found": PATIENT,

@@ -45,9 +45,11 @@ def test_the_jobs_and_when_they_run():
         "requeue_messages",
         "check_campaign_lists",
         "pace_campaigns",
+        "send_campaign_follow_ups",
         "generate_slots",
         "prune_task_results",
     }
+    assert jobs["send_campaign_follow_ups"].interval.total_seconds() == 60
     assert jobs["send_reminders"].interval.total_seconds() == 60
     assert jobs["check_campaign_lists"].interval.total_seconds() == 5
     assert jobs["pace_campaigns"].interval.total_seconds() == 60

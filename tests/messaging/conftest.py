@@ -6,7 +6,9 @@ import pytest
 from django.test import override_settings
 
 from booking.models import StaffMembership
+from messaging.models import Campaign, CampaignEntry
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN
+from tests.scenarios import CAMPAIGN_INVITED, Practice, make_campaign, make_invitation
 from tests.workers import DATABASE_TASKS
 
 
@@ -24,6 +26,18 @@ def manager_client(staff_client, practice):
     """The practice's member of staff, signed in, made a manager."""
     StaffMembership.objects.filter(user=practice.user).update(role=StaffMembership.Role.MANAGER)
     return staff_client
+
+
+@pytest.fixture
+def flu_campaign(practice: Practice) -> Campaign:
+    """The practice's campaign under way, "Flu 2026", with the default follow-ups (days 5 and 10)."""
+    return make_campaign(practice, name="Flu 2026")
+
+
+@pytest.fixture
+def invited_entry(flu_campaign: Campaign, practice: Practice) -> CampaignEntry:
+    """Its invitation of the practice's patient, sent at CAMPAIGN_INVITED (by SMS, a 14-day link)."""
+    return make_invitation(flu_campaign, practice.patient, invited_at=CAMPAIGN_INVITED)
 
 
 @pytest.fixture

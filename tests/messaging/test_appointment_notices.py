@@ -4,7 +4,7 @@ the link's channel, with no link; each email carries the calendar file for the s
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 
 import pytest
 from django.core import mail
@@ -14,7 +14,7 @@ from django_tasks_db.models import DBTaskResult
 from icalendar import Calendar
 
 from booking.appointments import appointment_book, appointment_cancel
-from booking.formats import day_label, time_of_day
+from booking.formats import LONDON, day_label, london_time, time_of_day
 from booking.models import (
     Appointment,
     AppointmentType,
@@ -56,6 +56,17 @@ def invited(practice: Practice, channel: str = "sms") -> BookingLink:
 
 def free_slots(practice: Practice) -> list[Slot]:
     return list(Slot.objects.filter(appointment_type=practice.appointment_type, status="free").order_by("start"))
+
+
+def at_ten_to_eleven(practice: Practice) -> None:
+    """Move the practice's slots to 10:50am London time, and on, on the day they are on."""
+    slots = Slot.objects.filter(appointment_type=practice.appointment_type).order_by("start")
+    day = london_time(slots[0].start).date()
+    start = datetime.combine(day, time(10, 50), tzinfo=LONDON)
+    for n, slot in enumerate(slots):
+        Slot.objects.filter(pk=slot.pk).update(
+            start=start + timedelta(minutes=10 * n), end=start + timedelta(minutes=10 * (n + 1))
+        )
 
 
 def book(practice: Practice, capture, channel: str = "sms") -> Appointment:
@@ -169,6 +180,9 @@ class TestSmsLength:
         assert (length.encoding, length.segments) == ("GSM-7", 2)
 
     def test_a_change_confirmation_with_its_link_is_two_texts(self, practice, django_capture_on_commit_callbacks):
+        # The longest times of day (two-digit hours) on the scenario's day: the text's length
+        # must not depend on the hour the test runs at.
+        at_ten_to_eleven(practice)
         appointment = book(practice, django_capture_on_commit_callbacks)
         with django_capture_on_commit_callbacks(execute=True):
             changed = make_change(appointment, free_slots(practice)[0])
@@ -208,8 +222,13 @@ class TestTheChangeConfirmation:
         self, practice, django_capture_on_commit_callbacks
     ):
         appointment = book(practice, django_capture_on_commit_callbacks)
+        other_day = free_slots(practice)[0]
+        Slot.objects.filter(pk=other_day.pk).update(
+            start=other_day.start + timedelta(days=1), end=other_day.end + timedelta(days=1)
+        )
+        other_day.refresh_from_db()
         with django_capture_on_commit_callbacks(execute=True):
-            changed = loaded(make_change(appointment, free_slots(practice)[0]))
+            changed = loaded(make_change(appointment, other_day))
         old, new = changed.replaces.slot.start, changed.slot.start
         confirmation = Message.objects.get(confirms=changed)
         assert confirmation.body.startswith(
@@ -224,6 +243,17 @@ class TestTheChangeConfirmation:
         # One confirmation each: the first booking's and the change's.
         assert Message.objects.filter(confirms__isnull=False).count() == 2
         assert not Message.objects.filter(cancellation_of__isnull=False).exists()  # a change isn't a cancellation
+
+    def test_a_change_on_the_same_day_names_the_day_once(self, practice, django_capture_on_commit_callbacks):
+        appointment = book(practice, django_capture_on_commit_callbacks)
+        with django_capture_on_commit_callbacks(execute=True):
+            changed = loaded(make_change(appointment, free_slots(practice)[0]))
+        old, new = changed.replaces.slot.start, changed.slot.start
+        assert day_label(old) == day_label(new)
+        assert Message.objects.get(confirms=changed).body.startswith(
+            f"Your Flu vaccination on {day_label(new)} has been changed from {time_of_day(old)} to "
+            f"{time_of_day(new)} at {practice.location.name}, "
+        )
 
     def test_the_email_moves_the_same_calendar_event(self, practice, django_capture_on_commit_callbacks):
         appointment = book(practice, django_capture_on_commit_callbacks, channel="email")
