@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         ("profile", "profile each scenario's requests in-process with pyinstrument"),
         ("reminders", "time the reminder sweep only (bench/reminders.py), without serving"),
         ("campaign_pacing", "time a campaign's 10,000 invitations only (bench/campaign_pacing.py), without serving"),
+        ("campaign_page", "time the campaign page at 10,000 rows only (bench/campaign_funnel.py), without serving"),
     ):
         command = commands.add_parser(name, help=help_text)
         command.add_argument("--scale", type=float, default=1.0, help="1 = the issue's size (default)")
@@ -85,6 +86,17 @@ def main(argv: list[str] | None = None) -> int:
         from bench.campaign_pacing import campaign_pacing_bench
 
         print(json.dumps(campaign_pacing_bench(scale=manifest.scale), indent=2))
+        return 0
+    if args.command == "campaign_page":
+        import json
+
+        from django.core.management import call_command
+
+        from bench.campaign_funnel import campaign_funnel_bench
+
+        # The page's template names static files: production settings read them from the manifest.
+        call_command("collectstatic", interactive=False, verbosity=0)
+        print(json.dumps(campaign_funnel_bench(scale=manifest.scale), indent=2))
         return 0
     if args.command == "profile":
         from bench.profile import profile_scenarios

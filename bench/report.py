@@ -42,6 +42,8 @@ RACE_SLOTS = 20
 # batch (tests/messaging/test_campaign_lists.py counts them at two sizes).
 CAMPAIGN_LIST_BUDGET_SECONDS = 10.0
 CAMPAIGN_LIST_QUERIES_PER_BATCH = 6
+# The campaign page at 10,000 rows, in-process (issue 15, item 7; bench/campaign_funnel.py).
+CAMPAIGN_PAGE_P50_BUDGET_MS = 50.0
 
 
 def budgets(results: dict) -> list[dict]:
@@ -89,7 +91,13 @@ def budgets(results: dict) -> list[dict]:
             "passed": not unexpected,
         }
     )
-    return found + reminder_budgets(results) + campaign_list_budgets(results) + campaign_pacing_budgets(results)
+    return (
+        found
+        + reminder_budgets(results)
+        + campaign_list_budgets(results)
+        + campaign_pacing_budgets(results)
+        + campaign_page_budgets(results)
+    )
 
 
 def reminder_budgets(results: dict) -> list[dict]:
@@ -251,6 +259,34 @@ def machine() -> dict:
     }
 
 
+def campaign_page_budgets(results: dict) -> list[dict]:
+    page = results.get("campaign_funnel")
+    if not page:
+        return []
+    return [
+        {
+            "budget": f"Campaign page at {page['rows']:,} rows, in-process: p50 ≤ {CAMPAIGN_PAGE_P50_BUDGET_MS:g} ms, "
+            "the same queries every request",
+            "measured": f"p50 {page['p50']:.1f} ms, p99 {page['p99']:.1f} ms, {_queries(page)} queries",
+            "passed": page["p50"] <= CAMPAIGN_PAGE_P50_BUDGET_MS and page["queries_min"] == page["queries_max"],
+        }
+    ]
+
+
+def campaign_page_markdown(results: dict) -> list[str]:
+    page = results.get("campaign_funnel")
+    if not page:
+        return []
+    return [
+        "",
+        f"**Campaign page** (`bench/campaign_funnel.py`, in-process through Django's test client, no server): a "
+        f"campaign of {page['rows']:,} rows in every state of the funnel, the page asked {page['requests']} times "
+        f"by its manager: **p50 {page['p50']:.1f} ms**, p99 {page['p99']:.1f} ms (p50 {_ms(page.get('cpu_p50'))} ms "
+        f"of Python CPU, {_ms(page.get('database_p50'))} ms in the database), **{_queries(page)} queries** a "
+        f"request, the funnel's one query {page['funnel_query_ms']:.1f} ms of it.",
+    ]
+
+
 def _ms(value: object) -> str:
     return f"{value:.1f}" if isinstance(value, int | float) else "–"
 
@@ -320,7 +356,7 @@ def figures_markdown(results: dict) -> str:
         *reminders_markdown(results),
         *campaign_list_markdown(results),
         *campaign_pacing_markdown(results),
-        *campaign_list_markdown(results),
+        *campaign_page_markdown(results),
         "",
         "### Budgets",
         "",

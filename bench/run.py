@@ -12,6 +12,7 @@ from typing import Any
 from django.core.management import call_command
 from django.db import connections
 
+from bench.campaign_funnel import campaign_funnel_bench
 from bench.campaign_lists import campaign_list_check_bench
 from bench.campaign_pacing import campaign_pacing_bench
 from bench.dataset import Manifest
@@ -44,6 +45,8 @@ def run(*, args: argparse.Namespace, manifest: Manifest, started: float, load_at
     campaign_pacing = campaign_pacing_bench(scale=manifest.scale)
     print("Timing the check of a campaign's 10,000-row list (rolled back after).")
     campaign_lists = campaign_list_check_bench()
+    print("Timing the campaign page at 10,000 rows in-process (its rows are rolled back after).")
+    campaign = campaign_funnel_bench(scale=manifest.scale)
     run_started = time.time()
     before = machine()
     connections.close_all()
@@ -82,6 +85,7 @@ def run(*, args: argparse.Namespace, manifest: Manifest, started: float, load_at
         "reminders": reminders,
         "campaign_pacing": campaign_pacing,
         "campaign_lists": campaign_lists,
+        "campaign_funnel": campaign,
         "memory_kib": {str(pid): peak for pid, peak in sorted(memory.items())},
         "checks": _database_checks(race_type=race_type, since=run_started, sends=len(plan["send"])),
         "machine": before,

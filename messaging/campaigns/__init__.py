@@ -7,5 +7,6 @@ with its list, and starting it once checked); forms.py (the New campaign and pac
 pacing.py (when and how many invitations are made, each once); invitations.py (a batch of rows
 made into links and messages in one transaction); follow_ups.py (the follow-ups to patients
 who haven't answered, and who is on the call list); call_list.py (recording the outcome of a
-call).
+call); funnel.py (how far the invited got, in one query, and each row's outcome for the CSV);
+controls.py (pause, resume, stop, revoke every link: conditional UPDATEs, audited).
 """

@@ -443,3 +443,45 @@ def test_the_call_list_passes_axe(axe_page, practice, width):
     row.get_by_role("button", name="Record outcome").click()
     expect(page.get_by_text("Oliver Smith: booked by phone recorded.")).to_be_visible()
     assert axe_violations(page) == [], "call list, outcome recorded"
+
+
+@pytest.mark.parametrize("status", ["sending", "waiting", "paused", "stopped", "finished"])
+def test_the_campaign_page_passes_axe_at_320_px_in_each_status(axe_page, practice, status):
+    from booking.models import BookingLink
+    from tests.factories import BookingLinkFactory, CampaignEntryFactory, CampaignFactory
+
+    StaffMembership.objects.filter(user=practice.user).update(role=StaffMembership.Role.MANAGER)
+    campaign = CampaignFactory(
+        organisation=practice.organisation,
+        name="Winter flu 2026",
+        appointment_type=practice.appointment_type,
+        location=practice.location,
+        created_by=practice.user,
+        status=status,
+        started_at=datetime(2026, 11, 1, 9, 0, tzinfo=LONDON),
+    )
+    link = BookingLinkFactory(
+        patient=practice.patient, appointment_type=practice.appointment_type, location=practice.location
+    )
+    CampaignEntryFactory(campaign=campaign, patient=practice.patient, link=link, invited_at=link.created_at)
+    CampaignEntryFactory(campaign=campaign)
+    page = axe_page
+    page.set_viewport_size({"width": 320, "height": 800})
+    sign_in(page, practice)
+
+    def check(name: str) -> None:
+        assert axe_violations(page) == [], name
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), f"{name}: scrolls sideways"
+
+    page.goto(f"/campaigns/{campaign.reference}/")
+    expect(page.get_by_role("heading", name="Winter flu 2026")).to_be_visible()
+    check(f"campaign page, {status}")
+    page.goto(f"/campaigns/{campaign.reference}/revoke-links/")
+    check("revoke all links: confirm")
+    if status in ("sending", "waiting", "paused"):
+        page.goto(f"/campaigns/{campaign.reference}/stop/")
+        check("stop sending: confirm")
+        page.get_by_role("button", name="Yes, stop sending").click()
+        expect(page.get_by_text("Campaign stopped")).to_be_visible()
+        check("campaign stopped, with its message")
+    assert BookingLink.objects.get(pk=link.pk).status == "active"

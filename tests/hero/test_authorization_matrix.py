@@ -304,9 +304,13 @@ STAFF: dict[str, Callable[[World], list[Request]]] = {
     "messaging:campaign_funnel": lambda w: [Request("GET", f"/campaigns/{w.refs['campaign']}/funnel/", aimed=True)],
     "messaging:campaign_pause": lambda w: [Request("POST", f"/campaigns/{w.refs['campaign']}/pause/", aimed=True)],
     "messaging:campaign_resume": lambda w: [Request("POST", f"/campaigns/{w.refs['campaign']}/resume/", aimed=True)],
-    "messaging:campaign_stop": lambda w: [Request("POST", f"/campaigns/{w.refs['campaign']}/stop/", aimed=True)],
+    "messaging:campaign_stop": lambda w: [
+        Request("GET", f"/campaigns/{w.refs['campaign']}/stop/", aimed=True),
+        Request("POST", f"/campaigns/{w.refs['campaign']}/stop/", aimed=True),
+    ],
     "messaging:campaign_links_revoke": lambda w: [
-        Request("POST", f"/campaigns/{w.refs['campaign']}/revoke-links/", aimed=True)
+        Request("GET", f"/campaigns/{w.refs['campaign']}/revoke-links/", aimed=True),
+        Request("POST", f"/campaigns/{w.refs['campaign']}/revoke-links/", aimed=True),
     ],
     "messaging:campaign_outcomes_csv": lambda w: [
         Request("GET", f"/campaigns/{w.refs['campaign']}/outcomes.csv", aimed=True)
