@@ -42,8 +42,10 @@ RACE_SLOTS = 20
 # batch (tests/messaging/test_campaign_lists.py counts them at two sizes).
 CAMPAIGN_LIST_BUDGET_SECONDS = 10.0
 CAMPAIGN_LIST_QUERIES_PER_BATCH = 6
-# The campaign page at 10,000 rows, in-process (issue 15, item 7; bench/campaign_funnel.py).
-CAMPAIGN_PAGE_P50_BUDGET_MS = 50.0
+# The campaign page at 10,000 rows, in-process (issue 15, item 7; bench/campaign_funnel.py). A
+# manager's page that refreshes itself every 10 s: within 100 ms reads as instant, and the cost
+# must not grow with the list (the same queries whatever its size).
+CAMPAIGN_PAGE_P50_BUDGET_MS = 100.0
 
 
 def budgets(results: dict) -> list[dict]:
