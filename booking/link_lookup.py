@@ -29,6 +29,7 @@ from django.db import DEFAULT_DB_ALIAS, connections, models
 from django.db.models.query import get_related_populators
 
 from booking.models import BookingLink
+from booking.offers import agreements_sharing
 
 JOINED = ("organisation", "patient", "appointment_type", "location", "practitioner")
 _MARK = "0" * 64
@@ -38,17 +39,35 @@ def booking_links_joined() -> models.QuerySet[BookingLink]:
     """The link with everything a patient's page shows of it; a lazy load raises (FETCH_RAISE).
 
     The patient's pages use only what is joined here: a lazy load raises in the tests instead of
-    adding a query to every page in production.
+    adding a query to every page in production. `still_shared` comes with it: whether a host's
+    type is still shared with the sender at the link's location (booking/offers.py, which reads
+    it instead of asking again), so a hub's link costs no second query.
     """
-    return BookingLink.objects.select_related(*JOINED).fetch_mode(models.FETCH_RAISE).order_by()
+    return (
+        BookingLink.objects.select_related(*JOINED)
+        .annotate(
+            still_shared=models.Exists(
+                agreements_sharing(
+                    partner=models.OuterRef("organisation_id"),
+                    host=models.OuterRef("appointment_type__organisation_id"),
+                    appointment_type=models.OuterRef("appointment_type_id"),
+                    location=models.OuterRef("location_id"),
+                )
+            )
+        )
+        .fetch_mode(models.FETCH_RAISE)
+        .order_by()
+    )
 
 
 @dataclass(frozen=True)
 class _Statement:
     name: str
-    text: str  # with $1 for the digest
+    text: str  # with $1, $2... for the parameters
+    params: tuple[Any, ...]  # the compiled parameters, _MARK where the digest goes
     select: list[Any]
     klass_info: dict[str, Any]
+    annotations: dict[str, int]  # annotation name -> its column in the row
     converters: dict[int, Any]
 
 
@@ -56,13 +75,17 @@ class _Statement:
 def _statement(alias: str) -> _Statement:
     compiler = booking_links_joined().filter(token_digest=_MARK)[:1].query.get_compiler(using=alias)
     sql, params = compiler.as_sql()
-    if list(params) != [_MARK] or sql.count("%s") != 1 or "%%" in sql:
-        raise RuntimeError("The link lookup's SQL is not the one-parameter statement it is prepared as.")
-    text = sql.replace("%s", "$1")
+    # The digest is one parameter; the others are the ORM's own constants (the EXISTS's LIMIT 1).
+    if [param for param in params if param == _MARK] != [_MARK] or sql.count("%s") != len(params) or "%%" in sql:
+        raise RuntimeError("The link lookup's SQL is not the statement with one digest it is prepared as.")
+    pieces = sql.split("%s")
+    text = pieces[0] + "".join(f"${number}{piece}" for number, piece in enumerate(pieces[1:], start=1))
     # Named for its text: a changed model (a new column) is a new statement, never a stale one.
     name = "booking_link_find_" + hashlib.sha256(text.encode()).hexdigest()[:16]
     converters = compiler.get_converters([column for column, _, _ in compiler.select])
-    return _Statement(name, text, compiler.select, compiler.klass_info, converters)
+    return _Statement(
+        name, text, tuple(params), compiler.select, compiler.klass_info, compiler.annotation_col_map, converters
+    )
 
 
 # The database connections (psycopg's, one per thread) on which the statement is prepared: a new
@@ -81,13 +104,17 @@ def booking_link_by_digest(digest: str, *, alias: str = DEFAULT_DB_ALIAS) -> Boo
     raw = connection.connection
     with _prepared_lock:
         prepared = raw in _prepared
+    params = [digest if param == _MARK else param for param in statement.params]
+    arguments = ", ".join(["%s"] * len(params))
     with connection.cursor() as cursor:
         if prepared:
-            cursor.execute(f"EXECUTE {statement.name}(%s)", [digest])
+            cursor.execute(f"EXECUTE {statement.name}({arguments})", params)
         else:
             # Both in one round trip (the simple query protocol takes several statements); the
             # cursor's first result is PREPARE's, the row is in the second.
-            cursor.execute(f"PREPARE {statement.name} AS {statement.text}; EXECUTE {statement.name}(%s)", [digest])
+            cursor.execute(
+                f"PREPARE {statement.name} AS {statement.text}; EXECUTE {statement.name}({arguments})", params
+            )
             cursor.nextset()
             with _prepared_lock:
                 _prepared.add(raw)
@@ -109,6 +136,8 @@ def _instance(statement: _Statement, alias: str, row: tuple[Any, ...]) -> Bookin
     link = BookingLink.from_db(alias, names, values[start:end], fetch_mode=models.FETCH_RAISE)
     for populator in get_related_populators(info, statement.select, alias, models.FETCH_RAISE):
         populator.populate(values, link)
+    for name, position in statement.annotations.items():
+        setattr(link, name, values[position])
     return link
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Q, QuerySet
+from django.db.models import OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from booking.models import AppointmentType, BookingLink, Location, Organisation, Practitioner, SharingAgreement
@@ -28,7 +28,7 @@ class OfferedType:
         return f"{self.appointment_type.name} ({self.host.name})"
 
 
-def _agreements_for(organisation: Organisation | int) -> QuerySet[SharingAgreement]:
+def _agreements_for(organisation: Organisation | int | OuterRef) -> QuerySet[SharingAgreement]:
     return SharingAgreement.objects.in_force().filter(partner=organisation)
 
 
@@ -94,21 +94,33 @@ def locations_offered_to(*, organisation: Organisation) -> QuerySet[Location]:
     )
 
 
+def agreements_sharing(
+    *, partner: int | OuterRef, host: int | OuterRef, appointment_type: int | OuterRef, location: int | OuterRef
+) -> QuerySet[SharingAgreement]:
+    """The agreements in force by which `host` shares this type at this location with `partner`.
+
+    Ids, or OuterRefs when the question is asked inside another query (booking/link_lookup.py
+    asks it of the link it finds, in the same statement).
+    """
+    return _agreements_for(partner).filter(host_id=host, appointment_types=appointment_type, locations=location)
+
+
 def booking_link_still_shared(*, link: BookingLink) -> bool:
     """Whether the link's type and location are still the sender's to offer.
 
     Always true for the sender's own types (no query). For a host's type, whether an agreement
-    in force still shares that type at that location with the sender: one query. Reads
-    `link.appointment_type`.
+    in force still shares that type at that location with the sender: the answer the link's
+    lookup brought with it (`link.still_shared`, booking/link_lookup.py: no query), else one
+    query. Reads `link.appointment_type`.
     """
     if link.appointment_type.organisation_id == link.organisation_id:
         return True
-    return (
-        _agreements_for(link.organisation_id)
-        .filter(
-            host_id=link.appointment_type.organisation_id,
-            appointment_types=link.appointment_type_id,
-            locations=link.location_id,
-        )
-        .exists()
-    )
+    known: bool | None = getattr(link, "still_shared", None)
+    if known is not None:
+        return known
+    return agreements_sharing(
+        partner=link.organisation_id,
+        host=link.appointment_type.organisation_id,
+        appointment_type=link.appointment_type_id,
+        location=link.location_id,
+    ).exists()

@@ -9,8 +9,11 @@ from django.core.exceptions import FieldFetchBlocked
 from django.db import connection, connections
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from booking.link_lookup import booking_link_by_digest, booking_links_joined
+from booking.models import BookingLink
+from booking.offers import booking_link_still_shared
 from tests.factories import BookingLinkFactory
 from tests.scenarios import make_link, make_practice
 
@@ -101,3 +104,22 @@ def test_turned_off_it_is_the_plain_queryset():
     _same(found, _as_orm_gives(link.pk))
     assert len(queries) == 1
     assert queries[0]["sql"].startswith("SELECT")
+
+
+def test_a_hub_links_sharing_comes_with_the_lookup_and_ending_the_agreement_shows(practice, hub):
+    link = BookingLinkFactory(
+        patient=practice.patient,
+        organisation=practice.organisation,
+        appointment_type=hub.appointment_type,
+        location=hub.location,
+    )
+    found = booking_link_by_digest(link.token_digest)
+    assert found.still_shared is True
+    with CaptureQueriesContext(connection) as queries:
+        assert booking_link_still_shared(link=found)
+    assert len(queries) == 0
+    hub.agreement.ended_at = timezone.now()
+    hub.agreement.save()
+    assert booking_link_by_digest(link.token_digest).still_shared is False
+    # A link from elsewhere (not the lookup) still asks.
+    assert not booking_link_still_shared(link=BookingLink.objects.select_related("appointment_type").get(pk=link.pk))
