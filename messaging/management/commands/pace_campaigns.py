@@ -6,34 +6,22 @@ once (messaging/campaigns/pacing.py). Outside 08:00-20:00 London time it makes n
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandParser
 
 from messaging.campaigns.pacing import campaigns_pace
+from messaging.management.moments import now_argument_add, now_argument_read
 
 
 class Command(BaseCommand):
     help = "Make the campaign invitations due now (each once; nothing outside 08:00-20:00 London time)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument(
-            "--now",
-            metavar="MOMENT",
-            help="Act as if it were this moment (ISO 8601 with its offset, like 2026-12-07T10:00+00:00): "
-            "for tests and rehearsals on a copy of the data, never to send early.",
-        )
+        now_argument_add(parser)
 
     def handle(self, *args: object, now: str | None = None, **options: Any) -> None:
-        moment = None
-        if now:
-            try:
-                moment = datetime.fromisoformat(now)
-            except ValueError:
-                raise CommandError(f"{now!r} is not a moment: use ISO 8601, like 2026-12-07T10:00+00:00.") from None
-            if moment.tzinfo is None:
-                raise CommandError("Give --now with its offset (like +00:00), so the moment is not ambiguous.")
+        moment = now_argument_read(now)
         run = campaigns_pace(now=moment)
         self.stdout.write(
             f"Made {run.invited} invitation{'s' if run.invited != 1 else ''} for {run.campaigns} "

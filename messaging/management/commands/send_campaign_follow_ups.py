@@ -7,13 +7,13 @@ was queued already is never queued again (messaging/campaigns/follow_ups.py). Ou
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandParser
 from django.utils import timezone
 
 from messaging.campaigns.follow_ups import campaign_follow_ups_send
+from messaging.management.moments import now_argument_add, now_argument_read
 from messaging.reminders import reminders_in_sending_hours
 
 
@@ -21,22 +21,10 @@ class Command(BaseCommand):
     help = "Queue the campaigns' follow-ups due now (once each; nothing outside 08:00-20:00 London time)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument(
-            "--now",
-            metavar="MOMENT",
-            help="Act as if it were this moment (ISO 8601 with its offset, like 2026-12-07T10:00+00:00): "
-            "for tests and rehearsals on a copy of the data, never to send early.",
-        )
+        now_argument_add(parser)
 
     def handle(self, *args: object, now: str | None = None, **options: Any) -> None:
-        moment = None
-        if now:
-            try:
-                moment = datetime.fromisoformat(now)
-            except ValueError:
-                raise CommandError(f"{now!r} is not a moment: use ISO 8601, like 2026-12-07T10:00+00:00.") from None
-            if moment.tzinfo is None:
-                raise CommandError("Give --now with its offset (like +00:00), so the moment is not ambiguous.")
+        moment = now_argument_read(now)
         queued = campaign_follow_ups_send(now=moment)
         if not reminders_in_sending_hours(moment or timezone.now()):
             self.stdout.write("Queued 0 follow-ups: none go outside 08:00-20:00 London time (due ones wait for 08:00).")
