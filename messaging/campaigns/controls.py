@@ -13,9 +13,11 @@ was invited can still book. Revoking every link is the separate, explicit act.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from booking.audit import audit_record
@@ -120,8 +122,32 @@ def campaign_links_revoke(*, campaign: Campaign, user: AnyUser) -> LinksRevoked:
             status=BookingLink.Status.REVOKED, revoked_at=now, token_encrypted=""
         )
         result = LinksRevoked(links=revoked, stopped=bool(stopped))
+        if revoked:
+            _links_revoked_audit(campaign=campaign, user=user, campaign_links=campaign_links, now=now)
         if result.changed:
             Campaign.objects.filter(pk=campaign.pk).update(links_revoked_at=now)
             _campaign_audit(campaign=campaign, user=user, did="revoked all links", links=revoked, stopped=bool(stopped))
     campaign.refresh_from_db(fields=["status", "status_changed_at", "stopped_at", "links_revoked_at"])
     return result
+
+
+def _links_revoked_audit(*, campaign: Campaign, user: AnyUser, campaign_links: QuerySet[Any], now: datetime) -> None:
+    """A "Link revoked" event on each patient's trail, as revoking one link by hand records it:
+    the links this revoke ended (revoked at this very moment), in one INSERT after one SELECT."""
+    ended = BookingLink.objects.filter(
+        pk__in=campaign_links, status=BookingLink.Status.REVOKED, revoked_at=now
+    ).values_list("pk", "patient_id", "organisation_id")
+    AuditEvent.objects.bulk_create(
+        [
+            AuditEvent(
+                action=AuditEvent.Action.REVOKED,
+                actor=user if user.is_authenticated else None,
+                organisation_id=organisation_id,
+                patient_id=patient_id,
+                booking_link_id=link_id,
+                detail={"campaign": campaign.reference},
+                created_at=now,
+            )
+            for link_id, patient_id, organisation_id in ended
+        ]
+    )

@@ -164,6 +164,12 @@ def test_revoking_all_links_is_one_update_and_spares_booked_ones(practice, other
     assert campaign.links_revoked_at is not None
     event = AuditEvent.objects.get(action=AuditEvent.Action.CAMPAIGN)
     assert event.detail == {"campaign": campaign.reference, "did": "revoked all links", "links": 4, "stopped": False}
+    # And on each patient's own trail, as a link revoked by hand.
+    trail = AuditEvent.objects.filter(action=AuditEvent.Action.REVOKED)
+    assert sorted(trail.values_list("booking_link_id", flat=True)) == sorted(link.pk for link in [*active, locked])
+    assert {(event.patient_id, event.actor_id) for event in trail} == {
+        (link.patient_id, practice.user.pk) for link in [*active, locked]
+    }
 
 
 def test_revoking_all_links_of_a_running_campaign_stops_it_too(practice):
