@@ -95,6 +95,13 @@ def campaign_create(
             created_at=now,
         )
         CampaignUpload.objects.create(campaign=campaign, content=content)
+        # Who uploaded a list of patients, and when: the list itself is deleted once checked.
+        audit_record(
+            action=AuditEvent.Action.CAMPAIGN,
+            actor=user,
+            organisation=organisation,
+            detail={"campaign": campaign.reference, "did": "created", "rows": list_rows},
+        )
     return campaign
 
 

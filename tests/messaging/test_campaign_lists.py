@@ -400,15 +400,17 @@ def test_the_whole_flow_through_the_pages(manager_client, practice):
     assert (campaign.follow_up_1_days, campaign.follow_up_2_days) == (4, None)
     assert campaign.started_by == practice.user
     assert campaign.starts_at is not None
-    event = AuditEvent.objects.get(action=AuditEvent.Action.CAMPAIGN)
-    assert event.detail == {"campaign": campaign.reference, "did": "started"}
+    created, started = AuditEvent.objects.filter(action=AuditEvent.Action.CAMPAIGN).order_by("pk")
+    assert created.detail == {"campaign": campaign.reference, "did": "created", "rows": campaign.list_rows}
+    assert started.detail == {"campaign": campaign.reference, "did": "started"}
+    assert created.actor == started.actor == practice.user
 
     # A second tab's "Start sending": it was started once.
     again = manager_client.post(f"/campaigns/{campaign.reference}/start/", {"per_day": "1", "per_free_time": "1"})
     assert again["Location"] == f"/campaigns/{campaign.reference}/"
     campaign.refresh_from_db()
     assert campaign.per_day == 50
-    assert AuditEvent.objects.filter(action=AuditEvent.Action.CAMPAIGN).count() == 1
+    assert AuditEvent.objects.filter(action=AuditEvent.Action.CAMPAIGN, detail__did="started").count() == 1
     assert manager_client.get(check)["Location"] == f"/campaigns/{campaign.reference}/"
 
 
