@@ -135,6 +135,14 @@ class Message(models.Model):
         return encode_reference(self.pk, namespace="message") if self.pk else ""
 
 
+# A campaign's messages (messaging/campaigns/): its invitations, which carry a declinable link,
+# and its follow-ups, which carry the invitation's link and confirm, notice and remind of
+# nothing. What the requeue sweep queues again behind hand-sent messages (messaging/tasks.py).
+CAMPAIGN_MESSAGE = Q(booking_link__declinable=True) | Q(
+    link_carried__isnull=False, confirms__isnull=True, cancellation_of__isnull=True, reminder__isnull=True
+)
+
+
 class MessageStatusEvent(models.Model):
     """One step in a message's delivery: what our worker did, or what the provider told us."""
 

@@ -32,7 +32,7 @@ from django_tasks_db.models import DBTaskResult, get_date_max
 from booking.links import booking_links_wipe_unusable
 from messaging.confirmations import cancellation_send, cancellations_missing, confirmation_send, confirmations_missing
 from messaging.delivery import message_deliver, messages_fail_exhausted, messages_stalled
-from messaging.models import Message
+from messaging.models import CAMPAIGN_MESSAGE, Message
 from messaging.reminders import ReminderRun, reminders_queue
 
 
@@ -154,8 +154,13 @@ def messages_requeue(*, now: datetime | None = None, limit: int = 500) -> int:
     grace = timedelta(seconds=settings.DELIVERY_LEASE_SECONDS)
     messages_fail_exhausted(now=now, grace=grace, limit=limit)
     stalled = messages_stalled(now=now, grace=grace, limit=limit)
+    # A campaign's message queues behind hand-sent ones again, as it did the first time.
+    campaign = (
+        set(Message.objects.filter(CAMPAIGN_MESSAGE, pk__in=stalled).values_list("pk", flat=True)) if stalled else set()
+    )
     for message_id in stalled:
-        deliver_message.enqueue(message_id=message_id)
+        deliver = deliver_message.using(priority=CAMPAIGN_PRIORITY) if message_id in campaign else deliver_message
+        deliver.enqueue(message_id=message_id)
     unconfirmed = confirmations_missing(now=now, grace=grace)
     for appointment_id in unconfirmed:
         send_confirmation.enqueue(appointment_id=appointment_id)

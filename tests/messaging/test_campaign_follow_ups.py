@@ -13,6 +13,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import override_settings
+from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from booking.formats import LONDON
@@ -20,10 +21,10 @@ from booking.models import AuditEvent, BookingLink
 from messaging.campaigns.follow_ups import campaign_follow_up_due, campaign_follow_ups_send
 from messaging.delivery import message_deliver
 from messaging.models import Campaign, CampaignEntry, Message
-from messaging.tasks import CAMPAIGN_PRIORITY, delivery_enqueue
+from messaging.tasks import CAMPAIGN_PRIORITY, delivery_enqueue, messages_requeue
 from messaging.texts import message_text
 from messaging.tokens import LINK_PLACEHOLDER
-from tests.factories import AppointmentFactory, PatientFactory, SlotFactory
+from tests.factories import AppointmentFactory, MessageFactory, PatientFactory, SlotFactory
 from tests.scenarios import CAMPAIGN_INVITED, make_campaign, make_invitation
 from tests.workers import DATABASE_TASKS
 
@@ -234,6 +235,18 @@ class TestWhat:
         campaign_follow_ups_send(now=DAY_5)
         (message,) = follow_ups(invited_entry)
         assert message_deliver(message_id=message.pk, enqueue=delivery_enqueue) == "sent"
+
+    @override_settings(TASKS=DATABASE_TASKS)
+    def test_requeued_after_a_stall_it_still_queues_behind_messages_sent_by_hand(self, invited_entry, practice):
+        campaign_follow_ups_send(now=DAY_5)
+        (follow_up,) = follow_ups(invited_entry)
+        by_hand = MessageFactory(patient=practice.patient, status="queued")
+        DBTaskResult.objects.all().delete()  # their tasks lost: a worker died, say
+        stalled = timezone.now() - timedelta(minutes=10)
+        Message.objects.filter(pk__in=[follow_up.pk, by_hand.pk]).update(status="queued", next_attempt_at=stalled)
+        assert messages_requeue() == 2
+        priorities = {task.args_kwargs["kwargs"]["message_id"]: task.priority for task in DBTaskResult.objects.all()}
+        assert priorities == {follow_up.pk: CAMPAIGN_PRIORITY, by_hand.pk: 0}
 
 
 class TestAtScale:
