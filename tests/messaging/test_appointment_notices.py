@@ -32,7 +32,7 @@ from messaging.models import Message
 from messaging.segments import MAX_SMS_SEGMENTS, sms_length
 from messaging.tasks import delivery_enqueue, messages_requeue, send_cancellation
 from messaging.tokens import LINK_PLACEHOLDER
-from tests.factories import BookingLinkFactory, MessageFactory
+from tests.factories import BookingLinkFactory, MessageFactory, SlotFactory
 from tests.scenarios import Practice, make_change, text_as_sent
 
 pytestmark = pytest.mark.django_db
@@ -59,13 +59,19 @@ def free_slots(practice: Practice) -> list[Slot]:
 
 
 def at_ten_to_eleven(practice: Practice) -> None:
-    """Move the practice's slots to 10:50am London time, and on, on the day they are on."""
+    """Put the practice's free times at 10:50am London time, and on, on the day they are on."""
     slots = Slot.objects.filter(appointment_type=practice.appointment_type).order_by("start")
     day = london_time(slots[0].start).date()
+    count = slots.count()
+    slots.delete()  # not moved one by one: a moved time could overlap one not yet moved
     start = datetime.combine(day, time(10, 50), tzinfo=LONDON)
-    for n, slot in enumerate(slots):
-        Slot.objects.filter(pk=slot.pk).update(
-            start=start + timedelta(minutes=10 * n), end=start + timedelta(minutes=10 * (n + 1))
+    for n in range(count):
+        SlotFactory(
+            practitioner=practice.practitioner,
+            location=practice.location,
+            appointment_type=practice.appointment_type,
+            start=start + timedelta(minutes=10 * n),
+            end=start + timedelta(minutes=10 * (n + 1)),
         )
 
 
