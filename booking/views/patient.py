@@ -582,8 +582,13 @@ def _book(request: HttpRequest, link: BookingLink, *, token: str) -> HttpRespons
             return _state_page(request, link, error.state)
         return redirect(reverse("booking:booked", kwargs={"token": token}))
     except BookingBusy as error:
+        # "Try again" goes back to the same time, and from there to the same day's times.
+        day = times_position(request).day
         response = render(
-            request, "booking/busy.html", {**context, "message": error.message, "slot": slot_reference}, status=503
+            request,
+            "booking/busy.html",
+            {**context, "message": error.message, "slot": slot_reference, "day": day.isoformat() if day else ""},
+            status=503,
         )
         response["Retry-After"] = "5"
         return response

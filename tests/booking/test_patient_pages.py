@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 
 from booking import throttle
 from booking.exceptions import BookingBusy, LinkNotBookable
+from booking.formats import london_time
 from booking.links import booking_link_revoke
 from booking.models import Appointment, AppointmentType, AttemptCount, AuditEvent, BookingLink, Slot
 from booking.references import encode_reference
@@ -741,6 +742,19 @@ class TestConfirm:
         assert says(response, "Sorry, we are very busy")
         assert says(response, "Try again")
         assert f"?slot={ref(slot)}" in response.content.decode()
+
+    def test_try_again_keeps_the_day_the_patient_chose_the_time_on(self, verified, link, practice, monkeypatch):
+        def busy(**kwargs):
+            raise BookingBusy()
+
+        monkeypatch.setattr("booking.views.patient.appointment_book", busy)
+        slot = free_slots(practice)[0]
+        day = london_time(slot.start).date().isoformat()
+        response = verified.post(url(link, "confirm"), {"slot": ref(slot), "day": day})
+        assert response.status_code == 503
+        assert f"?slot={ref(slot)}&amp;day={day}" in response.content.decode()
+        again = verified.get(f"{url(link, 'confirm')}?slot={ref(slot)}&day={day}")
+        assert f'name="day" value="{day}"' in again.content.decode()
 
     def test_the_booking_form_needs_its_csrf_token(self, link, practice):
         client = Client(enforce_csrf_checks=True)
