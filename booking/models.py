@@ -1033,6 +1033,12 @@ class Appointment(models.Model):
                 condition=Q(cancellation_source="patient") | Q(cancellation_source="changed"),
                 name="appointment_patient_change_at",
             ),
+            # The requeue sweep looks for recent cancellations of link bookings without their notice.
+            models.Index(
+                fields=["cancelled_at"],
+                condition=Q(status="cancelled", booking_link__isnull=False),
+                name="appointment_link_cancelled_at",
+            ),
         ]
 
     def __str__(self) -> str:

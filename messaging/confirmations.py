@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -244,15 +245,18 @@ def cancellations_missing(
     """Appointments booked through a link, cancelled by the patient or practice in the last day,
     longer than `grace` ago, still to come, with no cancellation notice."""
     now = now or timezone.now()
-    return list(
-        Appointment.objects.filter(
-            booking_link__isnull=False,
-            booking_link__message__isnull=False,
-            status=Appointment.Status.CANCELLED,
-            cancellation_source__in=NOTIFIED_SOURCES,
-            cancelled_at__gte=now - within,
-            cancelled_at__lt=now - grace,
-            slot__start__gt=now,
-            cancellation_notice__isnull=True,
-        ).values_list("pk", flat=True)[:500]
+    return list(cancellations_unnoticed(now=now, within=within, grace=grace).values_list("pk", flat=True)[:500])
+
+
+def cancellations_unnoticed(*, now: datetime, within: timedelta, grace: timedelta) -> QuerySet[Appointment]:
+    """The query behind `cancellations_missing`: a range of the appointment_link_cancelled_at index."""
+    return Appointment.objects.filter(
+        booking_link__isnull=False,
+        booking_link__message__isnull=False,
+        status=Appointment.Status.CANCELLED,
+        cancellation_source__in=NOTIFIED_SOURCES,
+        cancelled_at__gte=now - within,
+        cancelled_at__lt=now - grace,
+        slot__start__gt=now,
+        cancellation_notice__isnull=True,
     )

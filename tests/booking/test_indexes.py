@@ -7,12 +7,15 @@ silently otherwise. Speed itself is measured by the benchmarks.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.db import connection
 from django.utils import timezone
 
 from booking.changes import patient_changes
 from booking.models import AuditEvent, Patient, Slot
+from messaging.confirmations import cancellations_unnoticed
 from tests.factories import OrganisationFactory, PatientFactory
 
 pytestmark = pytest.mark.django_db
@@ -66,6 +69,18 @@ def test_free_times_of_a_type_at_a_location_use_the_partial_index():
         appointment_type_id=1, location_id=1, status=Slot.Status.FREE, start__gte=timezone.now()
     ).order_by("start")
     assert "slot_free_by_type_location" in plan(query, index="slot_free_by_type_location")
+
+
+def test_free_times_of_one_practitioner_use_their_own_partial_index():
+    query = Slot.objects.filter(
+        appointment_type_id=1, location_id=1, practitioner_id=1, status=Slot.Status.FREE, start__gte=timezone.now()
+    ).order_by("start")
+    assert "slot_free_by_practitioner" in plan(query, index="slot_free_by_practitioner")
+
+
+def test_the_requeue_sweeps_recent_cancellations_use_the_partial_index():
+    query = cancellations_unnoticed(now=timezone.now(), within=timedelta(days=1), grace=timedelta(minutes=2))
+    assert "appointment_link_cancelled_at" in plan(query, index="appointment_link_cancelled_at")
 
 
 def test_an_organisations_recent_audit_events_use_an_index():
