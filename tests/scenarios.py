@@ -110,7 +110,10 @@ def make_campaign(practice: Practice, **fields: object) -> Campaign:
         "created_by": practice.user,
         "started_by": practice.user,
         "status": Campaign.Status.SENDING,
-        "started_at": timezone.now(),
+        # Started the day before its invitations (CAMPAIGN_INVITED), whatever today's date: the
+        # funnel looks for a campaign's invitations from its start (messaging/campaigns/funnel.py).
+        "created_at": CAMPAIGN_INVITED - timedelta(days=1),
+        "started_at": CAMPAIGN_INVITED - timedelta(days=1),
         **fields,
     }
     return CampaignFactory(**values)
