@@ -169,6 +169,27 @@ def _chosen[M: Model](form: forms.Form, model: type[M], field: str) -> M | None:
         return None
 
 
+def practitioner_field() -> forms.ModelChoiceField:
+    """Invite to book's "Practitioner (optional)", for the message builder and a new campaign alike."""
+    return forms.ModelChoiceField(
+        label="Practitioner (optional)",
+        queryset=Practitioner.objects.none(),
+        required=False,
+        empty_label="Any practitioner",
+        error_messages={"invalid_choice": "That practitioner doesn't offer this appointment type at that location."},
+    )
+
+
+def link_expiry_field() -> forms.ChoiceField:
+    """Invite to book's "Link expiry": the six options, 14 days first chosen."""
+    return forms.ChoiceField(
+        label="Link expiry",
+        choices=LinkExpiry.choices,
+        initial=DEFAULT_EXPIRY,
+        error_messages={"invalid_choice": "Choose one of the link expiry options."},
+    )
+
+
 class ComposeForm(forms.Form):
     """What staff fill in. `action` says which button was pressed; only "send" sends."""
 
@@ -199,19 +220,8 @@ class ComposeForm(forms.Form):
         empty_label="Choose a location",
         error_messages={"invalid_choice": "Choose one of the locations in the list for this appointment type."},
     )
-    practitioner = forms.ModelChoiceField(
-        label="Practitioner (optional)",
-        queryset=Practitioner.objects.none(),
-        required=False,
-        empty_label="Any practitioner",
-        error_messages={"invalid_choice": "That practitioner doesn't offer this appointment type at that location."},
-    )
-    link_expiry = forms.ChoiceField(
-        label="Link expiry",
-        choices=LinkExpiry.choices,
-        initial=DEFAULT_EXPIRY,
-        error_messages={"invalid_choice": "Choose one of the link expiry options."},
-    )
+    practitioner = practitioner_field()
+    link_expiry = link_expiry_field()
     link_added = forms.BooleanField(required=False, widget=forms.HiddenInput)
     idempotency_key = forms.UUIDField(widget=forms.HiddenInput, initial=uuid.uuid4)
     action = forms.ChoiceField(

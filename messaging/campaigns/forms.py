@@ -7,8 +7,8 @@ from typing import Any
 from django import forms
 from django.core.files.uploadedfile import UploadedFile
 
-from booking.links import DEFAULT_EXPIRY, LinkExpiry
-from booking.models import AppointmentType, Location, Organisation, Practitioner
+from booking.links import LinkExpiry
+from booking.models import AppointmentType, Location, Organisation
 from booking.names import validate_name
 from messaging.campaigns.creation import CampaignPace, CampaignSettings
 from messaging.campaigns.lists import (
@@ -18,7 +18,7 @@ from messaging.campaigns.lists import (
     campaign_list_from_pasted,
     campaign_list_shape,
 )
-from messaging.forms import link_choices_scope
+from messaging.forms import link_choices_scope, link_expiry_field, practitioner_field
 from messaging.models import Channel
 
 DEFAULT_INVITATION = (
@@ -53,19 +53,8 @@ class CampaignForm(forms.Form):
             "invalid_choice": "Choose one of the locations in the list for this appointment type.",
         },
     )
-    practitioner = forms.ModelChoiceField(
-        label="Practitioner (optional)",
-        queryset=Practitioner.objects.none(),
-        required=False,
-        empty_label="Any practitioner",
-        error_messages={"invalid_choice": "That practitioner doesn't offer this appointment type at that location."},
-    )
-    link_expiry = forms.ChoiceField(
-        label="Link expiry",
-        choices=LinkExpiry.choices,
-        initial=DEFAULT_EXPIRY,
-        error_messages={"invalid_choice": "Choose one of the link expiry options."},
-    )
+    practitioner = practitioner_field()
+    link_expiry = link_expiry_field()
     body = forms.CharField(
         label="Message",
         max_length=5000,
